@@ -1,0 +1,3 @@
+"""Schedules: nightly rescoring and weekly retraining."""
+
+SCHEDULES = []

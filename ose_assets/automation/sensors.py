@@ -1,0 +1,3 @@
+"""Sensors: rescoring when new files land in the inbox."""
+
+SENSORS = []

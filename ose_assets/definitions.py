@@ -1,0 +1,26 @@
+"""The OSE code location: every stage's assets and checks, jobs, schedules, sensors and resources."""
+
+import dagster as dg
+
+from ose_assets import jobs
+from ose_assets.automation import schedules, sensors
+from ose_assets.features import assets as features
+from ose_assets.ingestion import assets as ingestion
+from ose_assets.model import assets as model
+from ose_assets.monitoring import assets as monitoring
+from ose_assets.resources import build_resources
+from ose_assets.scoring import assets as scoring
+from ose_assets.training import assets as training
+
+STAGES = [ingestion, features, training, model, scoring, monitoring]
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules(STAGES),
+    asset_checks=dg.load_asset_checks_from_modules(STAGES),
+    jobs=[jobs.full_refresh_job, jobs.rescoring_job],
+    schedules=schedules.SCHEDULES,
+    sensors=sensors.SENSORS,
+    resources=build_resources(),
+    # One process per run: every step shares the single DuckDB writer instead of racing for it.
+    executor=dg.in_process_executor,
+)

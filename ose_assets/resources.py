@@ -1,0 +1,65 @@
+"""Dagster resources: the warehouse, the MLflow store and the data root, built from OSESettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from ose_assets.io_manager import OSEDuckDBIOManager
+from ose_assets.settings import OSESettings
+
+REGISTERED_MODEL_NAME = "ose-opportunity-model"
+EXPERIMENT_NAME = "ose"
+
+
+class DataRootResource(dg.ConfigurableResource):
+    """The OSE data root: inbox, truth (never read by the pipeline), serving copy."""
+
+    data_dir: str
+
+    @property
+    def settings(self) -> OSESettings:
+        return OSESettings(data_dir=Path(self.data_dir))
+
+
+class MLflowResource(dg.ConfigurableResource):
+    """MLflow tracking store and model registry under the data root, with absolute URIs."""
+
+    tracking_uri: str
+    artifact_uri: str
+    experiment_name: str = EXPERIMENT_NAME
+    registered_model_name: str = REGISTERED_MODEL_NAME
+
+    def configure(self) -> str:
+        """Point the mlflow client at this store; return the experiment id (created if missing)."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        experiment = mlflow.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return mlflow.create_experiment(self.experiment_name, artifact_location=self.artifact_uri)
+        return experiment.experiment_id
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        self.configure()
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+
+def build_resources(settings: OSESettings | None = None) -> dict[str, object]:
+    """Resources for one data root; tests pass a temporary one."""
+    settings = settings or OSESettings()
+    settings.ensure_dirs()
+    database = str(settings.warehouse_path)
+    return {
+        "warehouse": DuckDBResource(database=database),
+        "io_manager": OSEDuckDBIOManager(database=database),
+        "data_root": DataRootResource(data_dir=str(settings.data_dir)),
+        "mlflow": MLflowResource(
+            tracking_uri=settings.mlflow_tracking_uri, artifact_uri=settings.mlflow_artifact_uri
+        ),
+    }

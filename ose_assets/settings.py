@@ -1,0 +1,95 @@
+"""The one place OSE reads its configuration from.
+
+Deployment settings come from `OSE_*` environment variables (pydantic-settings); modelling knobs
+(signal weights, half-lives, hyperparameters, thresholds) come from `config/model_config.yaml`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_CONFIG_PATH = Path(__file__).resolve().parent / "config" / "model_config.yaml"
+PARIS = ZoneInfo("Europe/Paris")
+
+# Where the inbox, warehouse, MLflow store, serving copy and Dagster instance live under the data root.
+INBOX_SOURCES = ("companies", "signals", "bodacc", "articles", "outcomes")
+
+
+class OSESettings(BaseSettings):
+    """Deployment settings, each overridable with an `OSE_<NAME>` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="OSE_", extra="ignore")
+
+    data_dir: Path = REPO_ROOT / "data"
+    reference_dir: Path = REPO_ROOT / "data" / "reference"
+    api_key: str | None = None
+    # Exact TreeSHAP is computed for every ranked company and for this many top scores.
+    exact_explanations_top_n: int = 10_000
+
+    def model_post_init(self, __context: Any) -> None:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.reference_dir = self.reference_dir.expanduser().resolve()
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse" / "ose.duckdb"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_uri(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+    @property
+    def serving_path(self) -> Path:
+        return self.serving_dir / "ose_serving.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    def ensure_dirs(self) -> None:
+        for path in (
+            *(self.inbox_dir / source for source in INBOX_SOURCES),
+            self.warehouse_path.parent,
+            self.mlflow_dir / "artifacts",
+            self.serving_dir,
+            self.dagster_home,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@cache
+def model_config() -> dict[str, Any]:
+    """Modelling configuration: signal vocabulary, weights, half-lives, hyperparameters, thresholds."""
+    return yaml.safe_load(MODEL_CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+def today_paris() -> dt.date:
+    return dt.datetime.now(PARIS).date()
