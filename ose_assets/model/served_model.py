@@ -1,0 +1,166 @@
+"""The model as scoring and the API use it: calibrated 0-100 scores and per-feature contributions.
+
+One class for both kinds of champion: a calibrated XGBoost booster, or the transparent rules prior
+used before there are enough labels. It serialises to one JSON document, so the exact bytes that
+scored a run travel with the serving copy and the API explains companies with the same model.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+SERVED_MODEL_ARTIFACT = "served_model.json"
+CHAMPION_ALIAS = "champion"
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    kind: Literal["xgboost", "rules_prior"]
+    feature_names: list[str]
+    # Category lists of categorical features: a value is encoded as its index, unknown as missing.
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    # xgboost: the booster's UBJSON bytes and the calibrator on the raw probability
+    # ({"method": "isotonic", "x": [...], "y": [...]} or {"method": "platt", "a": .., "b": ..}).
+    booster_raw: bytes | None = None
+    calibrator: dict[str, Any] | None = None
+    # rules_prior: logit = intercept + sum(weight * (value - center) / scale), missing values at center.
+    prior: dict[str, Any] | None = None
+    version: str = "unregistered"
+    run_id: str | None = None
+
+    # ---- encoding -----------------------------------------------------------------------------
+    def matrix(self, features: pl.DataFrame) -> np.ndarray:
+        """Model input matrix in feature_names order: categoricals as codes, nulls as NaN."""
+        columns = []
+        for name in self.feature_names:
+            column = features.get_column(name)
+            if name in self.categories:
+                lookup = pl.DataFrame(
+                    {name: self.categories[name], "__code": np.arange(len(self.categories[name]), dtype=float)}
+                )
+                coded = column.cast(pl.String).to_frame().join(lookup, on=name, how="left", maintain_order="left")
+                columns.append(coded.get_column("__code").to_numpy().astype(float))
+            else:
+                columns.append(column.cast(pl.Float64).fill_nan(None).to_numpy().astype(float))
+        if not columns:
+            return np.empty((features.height, 0))
+        return np.column_stack(columns)
+
+    # ---- scores -------------------------------------------------------------------------------
+    def _margins(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "xgboost":
+            import xgboost as xgb
+
+            return self._booster().predict(xgb.DMatrix(x, feature_names=self.feature_names), output_margin=True)
+        return self.prior["intercept"] + self._prior_terms(x).sum(axis=1)
+
+    def _calibrate(self, margins: np.ndarray) -> np.ndarray:
+        """Calibrated probability from the raw margin."""
+        if self.kind == "rules_prior" or self.calibrator is None:
+            return _sigmoid(margins)
+        if self.calibrator["method"] == "platt":
+            return _sigmoid(self.calibrator["a"] * margins + self.calibrator["b"])
+        return np.interp(_sigmoid(margins), self.calibrator["x"], self.calibrator["y"])
+
+    def predict_score(self, features: pl.DataFrame) -> np.ndarray:
+        """Calibrated probability of conversion within the horizon, x 100."""
+        return 100.0 * self._calibrate(self._margins(self.matrix(features)))
+
+    def contributions(self, features: pl.DataFrame, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature contributions in score points, and the base score of each row.
+
+        XGBoost: TreeSHAP values (exact) or Saabas approximate contributions, in margin units, scaled
+        so that each row sums to its score minus the base score (the score of the bias alone).
+        Rules prior: its additive logit terms, scaled the same way.
+        """
+        x = self.matrix(features)
+        if self.kind == "xgboost":
+            import xgboost as xgb
+
+            raw = self._booster().predict(
+                xgb.DMatrix(x, feature_names=self.feature_names),
+                pred_contribs=True,
+                approx_contribs=not exact,
+            )
+            phi, bias = raw[:, :-1], raw[:, -1]
+        else:
+            phi = self._prior_terms(x)
+            bias = np.full(x.shape[0], float(self.prior["intercept"]))
+        margin = bias + phi.sum(axis=1)
+        score = 100.0 * self._calibrate(margin)
+        base = 100.0 * self._calibrate(bias)
+        delta_margin = margin - bias
+        # Where the margin barely moves, use the local slope of the calibrated curve instead of a ratio.
+        eps = 1e-6
+        slope = 100.0 * (self._calibrate(margin + eps) - self._calibrate(margin - eps)) / (2 * eps)
+        safe = np.abs(delta_margin) > 1e-9
+        scale = np.where(safe, (score - base) / np.where(safe, delta_margin, 1.0), slope)
+        return phi * scale[:, None], base
+
+    def _prior_terms(self, x: np.ndarray) -> np.ndarray:
+        weights = np.array([self.prior["weights"].get(n, 0.0) for n in self.feature_names], dtype=float)
+        center = np.array([self.prior["center"].get(n, 0.0) for n in self.feature_names], dtype=float)
+        scale = np.array([self.prior["scale"].get(n, 1.0) or 1.0 for n in self.feature_names], dtype=float)
+        z = np.nan_to_num((x - center) / scale, nan=0.0)
+        return z * weights
+
+    def _booster(self):
+        booster = getattr(self, "_cached_booster", None)
+        if booster is None:
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            booster.load_model(bytearray(self.booster_raw))
+            booster.set_param({"nthread": 2})
+            object.__setattr__(self, "_cached_booster", booster)
+        return booster
+
+    # ---- serialisation ------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        document = {
+            "kind": self.kind,
+            "feature_names": self.feature_names,
+            "categories": self.categories,
+            "booster_raw": base64.b64encode(self.booster_raw).decode() if self.booster_raw else None,
+            "calibrator": self.calibrator,
+            "prior": self.prior,
+            "version": self.version,
+            "run_id": self.run_id,
+        }
+        return json.dumps(document).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ServedModel:
+        document = json.loads(data)
+        raw = document.pop("booster_raw")
+        return cls(**document, booster_raw=base64.b64decode(raw) if raw else None)
+
+    def with_registry(self, version: str, run_id: str) -> ServedModel:
+        return replace(self, version=str(version), run_id=run_id)
+
+
+def load_champion(mlflow_resource) -> ServedModel | None:
+    """The model version behind the registry's `champion` alias, or None when none is registered yet."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_resource.client()
+    try:
+        version = client.get_model_version_by_alias(mlflow_resource.registered_model_name, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    path = mlflow.artifacts.download_artifacts(
+        run_id=version.run_id, artifact_path=SERVED_MODEL_ARTIFACT, tracking_uri=mlflow_resource.tracking_uri
+    )
+    with open(path, "rb") as handle:
+        return ServedModel.from_bytes(handle.read()).with_registry(version.version, version.run_id)
