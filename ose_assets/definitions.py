@@ -10,17 +10,24 @@ from ose_assets.model import assets as model
 from ose_assets.monitoring import assets as monitoring
 from ose_assets.resources import build_resources
 from ose_assets.scoring import assets as scoring
+from ose_assets.settings import OSESettings
 from ose_assets.training import assets as training
 
 STAGES = [ingestion, features, training, model, scoring, monitoring]
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(STAGES),
-    asset_checks=dg.load_asset_checks_from_modules(STAGES),
-    jobs=[jobs.full_refresh_job, jobs.rescoring_job],
-    schedules=schedules.SCHEDULES,
-    sensors=sensors.SENSORS,
-    resources=build_resources(),
-    # One process per run: every step shares the single DuckDB writer instead of racing for it.
-    executor=dg.in_process_executor,
-)
+
+def build_definitions(settings: OSESettings | None = None) -> dg.Definitions:
+    """The code location over one data root (tests pass a temporary one)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(STAGES),
+        asset_checks=dg.load_asset_checks_from_modules(STAGES),
+        jobs=[jobs.full_refresh_job, jobs.rescoring_job],
+        schedules=schedules.SCHEDULES,
+        sensors=sensors.SENSORS,
+        resources=build_resources(settings),
+        # One process per run: every step shares the single DuckDB writer instead of racing for it.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

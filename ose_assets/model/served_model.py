@@ -23,6 +23,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def apply_calibrator(calibrator: dict[str, Any] | None, margins: np.ndarray) -> np.ndarray:
+    """Calibrated probability from raw margins (no calibrator: the sigmoid)."""
+    if calibrator is None:
+        return _sigmoid(margins)
+    if calibrator["method"] == "platt":
+        return _sigmoid(calibrator["a"] * margins + calibrator["b"])
+    return np.interp(_sigmoid(margins), calibrator["x"], calibrator["y"])
+
+
 @dataclass(frozen=True)
 class ServedModel:
     kind: Literal["xgboost", "rules_prior"]
@@ -33,7 +42,8 @@ class ServedModel:
     # ({"method": "isotonic", "x": [...], "y": [...]} or {"method": "platt", "a": .., "b": ..}).
     booster_raw: bytes | None = None
     calibrator: dict[str, Any] | None = None
-    # rules_prior: logit = intercept + sum(weight * (value - center) / scale), missing values at center.
+    # rules_prior: logit = intercept + sum(weight * clip((value - center) / scale, -clip, clip)),
+    # missing values at center (ose_assets/model/prior.py; "clip" optional).
     prior: dict[str, Any] | None = None
     version: str = "unregistered"
     run_id: str | None = None
@@ -45,10 +55,14 @@ class ServedModel:
         for name in self.feature_names:
             column = features.get_column(name)
             if name in self.categories:
+                values = self.categories[name]
+                # Typed explicitly: an empty category list would otherwise be a Null column.
                 lookup = pl.DataFrame(
-                    {name: self.categories[name], "__code": np.arange(len(self.categories[name]), dtype=float)}
+                    [pl.Series(name, values, dtype=pl.String), pl.Series("__code", np.arange(len(values), dtype=float))]
                 )
-                coded = column.cast(pl.String).to_frame().join(lookup, on=name, how="left", maintain_order="left")
+                coded = column.cast(pl.String).to_frame().join(
+                    lookup, on=name, how="left", maintain_order="left"
+                )
                 columns.append(coded.get_column("__code").to_numpy().astype(float))
             else:
                 columns.append(column.cast(pl.Float64).fill_nan(None).to_numpy().astype(float))
@@ -59,18 +73,27 @@ class ServedModel:
     # ---- scores -------------------------------------------------------------------------------
     def _margins(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "xgboost":
-            import xgboost as xgb
-
-            return self._booster().predict(xgb.DMatrix(x, feature_names=self.feature_names), output_margin=True)
+            return self._booster().predict(self.dmatrix(x), output_margin=True)
         return self.prior["intercept"] + self._prior_terms(x).sum(axis=1)
+
+    def dmatrix(self, x: np.ndarray, label: np.ndarray | None = None):
+        """XGBoost input with categorical features declared as such (native categorical splits)."""
+        import xgboost as xgb
+
+        types = ["c" if name in self.categories else "q" for name in self.feature_names]
+        return xgb.DMatrix(
+            x, label=label, feature_names=self.feature_names, feature_types=types, enable_categorical=True
+        )
 
     def _calibrate(self, margins: np.ndarray) -> np.ndarray:
         """Calibrated probability from the raw margin."""
-        if self.kind == "rules_prior" or self.calibrator is None:
+        if self.kind == "rules_prior":
             return _sigmoid(margins)
-        if self.calibrator["method"] == "platt":
-            return _sigmoid(self.calibrator["a"] * margins + self.calibrator["b"])
-        return np.interp(_sigmoid(margins), self.calibrator["x"], self.calibrator["y"])
+        return apply_calibrator(self.calibrator, margins)
+
+    def margins(self, features: pl.DataFrame) -> np.ndarray:
+        """Raw (uncalibrated) margins: what the calibrator is fitted on."""
+        return self._margins(self.matrix(features))
 
     def predict_score(self, features: pl.DataFrame) -> np.ndarray:
         """Calibrated probability of conversion within the horizon, x 100."""
@@ -85,10 +108,8 @@ class ServedModel:
         """
         x = self.matrix(features)
         if self.kind == "xgboost":
-            import xgboost as xgb
-
             raw = self._booster().predict(
-                xgb.DMatrix(x, feature_names=self.feature_names),
+                self.dmatrix(x),
                 pred_contribs=True,
                 approx_contribs=not exact,
             )
@@ -112,6 +133,10 @@ class ServedModel:
         center = np.array([self.prior["center"].get(n, 0.0) for n in self.feature_names], dtype=float)
         scale = np.array([self.prior["scale"].get(n, 1.0) or 1.0 for n in self.feature_names], dtype=float)
         z = np.nan_to_num((x - center) / scale, nan=0.0)
+        # Optional clip of the standardised value, so one extreme count cannot saturate the score.
+        clip = self.prior.get("clip")
+        if clip:
+            z = np.clip(z, -clip, clip)
         return z * weights
 
     def _booster(self):

@@ -1,0 +1,207 @@
+"""The OSE REST API: scores, reasons and rankings read from the serving copy (docs/api_spec.md)."""
+
+import datetime as dt
+import hmac
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from stdnum import exceptions as stdnum_errors
+from stdnum.fr import siren as stdnum_siren
+
+from ose_assets.api import queries
+from ose_assets.api.schemas import (
+    ApiError,
+    BatchRequest,
+    BatchResponse,
+    Health,
+    ScoreResponse,
+    TopResponse,
+)
+from ose_assets.api.serving import ServingStore, ServingUnavailable, ServingVersion
+from ose_assets.settings import OSESettings, model_config
+
+API_PREFIX = "/api/v1"
+MAX_TOP = 100
+
+Lang = Annotated[Literal["fr", "en"], Query(description="language of the reasons (French by default)")]
+
+
+class ApiException(Exception):
+    def __init__(self, status_code: int, error: str, message: str, **extra) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = ApiError(error=error, message=message, **extra)
+
+
+def _error_responses(*codes: int) -> dict:
+    return {code: {"model": ApiError} for code in codes}
+
+
+def normalise_siren(value: str) -> str:
+    """The 9-digit SIREN (spaces and dots removed), or a 422 that says what is wrong with it."""
+    compact = stdnum_siren.compact(value)
+    try:
+        return stdnum_siren.validate(compact)
+    except stdnum_errors.InvalidLength:  # before InvalidFormat, its base class
+        message = f"SIREN {value!r} must have 9 digits, it has {len(compact)}"
+    except stdnum_errors.InvalidFormat:
+        message = f"SIREN {value!r} must contain only digits (spaces are allowed between groups)"
+    except stdnum_errors.InvalidChecksum:
+        message = f"SIREN {value!r} fails the Luhn checksum: a digit is wrong or swapped"
+    raise ApiException(422, "invalid_siren", message)
+
+
+def create_app(settings: OSESettings | None = None) -> FastAPI:
+    settings = settings or OSESettings()
+    store = ServingStore(settings.serving_path)
+    bands = sorted(model_config()["bands"])
+
+    app = FastAPI(
+        title="OSE — Opportunity Scoring Engine API",
+        version="1",
+        description="Scores, reasons and rankings of French companies, read from the OSE serving copy. "
+        "See docs/api_spec.md.",
+    )
+
+    @app.exception_handler(ApiException)
+    async def api_exception(_: Request, exc: ApiException) -> JSONResponse:
+        headers = {"WWW-Authenticate": "ApiKey"} if exc.status_code == 401 else None
+        return JSONResponse(exc.body.model_dump(exclude_none=True), exc.status_code, headers=headers)
+
+    @app.exception_handler(ServingUnavailable)
+    async def unavailable(_: Request, exc: ServingUnavailable) -> JSONResponse:
+        return JSONResponse(
+            ApiError(error="serving_unavailable", message=str(exc)).model_dump(exclude_none=True), 503
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        message = "; ".join(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in details)
+        body = ApiError(error="invalid_request", message=message, details=details)
+        return JSONResponse(body.model_dump(exclude_none=True), 422)
+
+    def current() -> ServingVersion:
+        return store.current()
+
+    Current = Annotated[ServingVersion, Depends(current)]
+
+    api_key_header = APIKeyHeader(
+        name="X-API-Key", auto_error=False, description="required when the server has OSE_API_KEY set"
+    )
+
+    def require_api_key(provided: Annotated[str | None, Security(api_key_header)]) -> None:
+        if settings.api_key is None:
+            return
+        if provided is None or not hmac.compare_digest(provided.encode(), settings.api_key.encode()):
+            raise ApiException(401, "unauthorized", "missing or wrong X-API-Key header")
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}}, tags=["health"])
+    def health() -> Health | JSONResponse:
+        """Served model, as-of date, scored companies, serving file age; 503 without a serving copy."""
+        try:
+            version = store.current()
+        except ServingUnavailable as error:
+            body = Health(status="unavailable", detail=str(error), serving_file=str(store.path))
+            return JSONResponse(body.model_dump(mode="json"), 503)
+        info = version.info
+        return Health(
+            status="ok",
+            serving_file=str(store.path),
+            serving_file_age_seconds=round(store.file_age_seconds(version), 1),
+            model_version=info["model_version"],
+            model_kind=info["model_kind"],
+            is_learned_model=info["model_kind"] != "rules_prior",
+            run_id=info["run_id"],
+            as_of_date=info["as_of_date"],
+            scored_at=info["scored_at"],
+            published_at=info["published_at"],
+            scored_companies=info["scored_companies"],
+        )
+
+    router = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(require_api_key)], responses=_error_responses(401, 422, 503)
+    )
+
+    @router.get(
+        "/score/{siren}", response_model=ScoreResponse, responses=_error_responses(404), tags=["scores"]
+    )
+    def score(
+        siren: Annotated[str, Path(description="9-digit SIREN; spaces are allowed (853 479 236)")],
+        version: Current,
+        lang: Lang = "fr",
+    ) -> dict:
+        """Score, band, rank, trend, exact top reasons with evidence and recent history of one company."""
+        number = normalise_siren(siren)
+        payloads, _ = queries.score_payloads(version, [number], lang)
+        if not payloads:
+            raise ApiException(
+                404,
+                "not_found",
+                f"SIREN {number} is not scored in the serving copy (as of {version.info['as_of_date']})",
+            )
+        return payloads[0]
+
+    @router.post("/score", response_model=BatchResponse, tags=["scores"])
+    def score_batch(body: BatchRequest, version: Current, lang: Lang = "fr") -> dict:
+        """The same payload for up to 1,000 SIRENs, plus the valid SIRENs that are not scored."""
+        numbers, invalid = [], []
+        for value in body.sirens:
+            try:
+                numbers.append(normalise_siren(value))
+            except ApiException as error:
+                invalid.append({"siren": value, "message": error.body.message})
+        if invalid:
+            raise ApiException(
+                422,
+                "invalid_siren",
+                f"{len(invalid)} invalid SIREN(s): " + "; ".join(item["message"] for item in invalid[:5]),
+                details=invalid,
+            )
+        payloads, not_found = queries.score_payloads(version, list(dict.fromkeys(numbers)), lang)
+        return {
+            "results": payloads,
+            "not_found": not_found,
+            "model_version": version.info["model_version"],
+            "as_of_date": version.info["as_of_date"],
+        }
+
+    @router.get("/top-opportunities", response_model=TopResponse, tags=["rankings"])
+    def top_opportunities(
+        version: Current,
+        limit: Annotated[int, Query(ge=1, le=MAX_TOP)] = 10,
+        region: Annotated[str | None, Query(description="INSEE region code, e.g. 11")] = None,
+        naf_section: Annotated[str | None, Query(description="NAF section letter, e.g. J")] = None,
+        band: Annotated[str | None, Query(description="score band, A to D")] = None,
+        lang: Lang = "fr",
+    ) -> dict:
+        """Eligible companies in rank order (companies gated out by a red flag never appear)."""
+        for name, value, accepted in (
+            ("region", region, version.regions),
+            ("naf_section", naf_section, version.naf_sections),
+            ("band", band, bands),
+        ):
+            if value is not None and value not in accepted:
+                raise ApiException(
+                    422,
+                    f"unknown_{name}",
+                    f"unknown {name} {value!r}; accepted: {', '.join(accepted)}",
+                    accepted_values=list(accepted),
+                )
+        segment, source, items = queries.top_opportunities(version, limit, region, naf_section, band, lang)
+        return {
+            "segment": segment,
+            "source": source,
+            "model_version": version.info["model_version"],
+            "as_of_date": version.info["as_of_date"],
+            "items": [item | {"segment_rank": position} for position, item in enumerate(items, start=1)],
+        }
+
+    app.include_router(router)
+    app.state.store = store
+    app.state.started_at = dt.datetime.now()
+    return app

@@ -1,0 +1,175 @@
+"""Load benchmark of the API over a 1,000,000-company synthetic serving copy (not collected by pytest).
+
+    python -m ose_assets.api.bench --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
+
+Builds the serving copy once (reused on later runs unless --rebuild), measures the in-process cost of
+one lookup, starts uvicorn (--workers processes) on a free loopback port, then runs locust headless
+against GET /api/v1/score/{siren} (random scored SIRENs) and GET /api/v1/top-opportunities (random
+limit and segment), one endpoint at a time, and prints median, p99 and throughput. This file is also
+the locustfile (the user classes below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from locust import FastHttpUser, between, tag, task
+
+SIRENS_FILE_ENV = "OSE_BENCH_SIRENS_FILE"
+REGION_CODES = ("11", "53", "84", "93")
+NAF_SECTIONS = ("C", "F", "G", "J", "M")
+
+
+class ApiUser(FastHttpUser):
+    """One client: a request, then a short think time (a CRM screen, not a tight loop)."""
+
+    wait_time = between(0.0, 0.1)
+
+    def on_start(self) -> None:
+        self.sirens = Path(os.environ[SIRENS_FILE_ENV]).read_text().split()
+
+    @tag("score")
+    @task
+    def score(self) -> None:
+        self.client.get(f"/api/v1/score/{random.choice(self.sirens)}", name="/api/v1/score/{siren}")
+
+    @tag("top")
+    @task
+    def top(self) -> None:
+        params = random.choice(
+            [
+                {"limit": 10},
+                {"limit": 10, "region": random.choice(REGION_CODES)},
+                {"limit": 10, "naf_section": random.choice(NAF_SECTIONS)},
+                {"limit": 50},
+                {"limit": 20, "band": "A"},
+            ]
+        )
+        self.client.get("/api/v1/top-opportunities", params=params, name="/api/v1/top-opportunities")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500) -> dict[str, float]:
+    """Median and p99 (ms) of one score lookup without HTTP: SQL, exact SHAP when needed, payload."""
+    from ose_assets.api.queries import score_payloads
+    from ose_assets.api.serving import ServingStore
+
+    version = ServingStore(serving_path).current()
+    timings = []
+    for siren in random.sample(sirens, rounds):
+        start = time.perf_counter()
+        score_payloads(version, [siren], "fr")
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    return {"median_ms": statistics.median(timings), "p99_ms": timings[int(0.99 * len(timings)) - 1]}
+
+
+def run_locust(url: str, tag_name: str, users: int, duration: int, sirens_file: Path, out: Path) -> dict:
+    prefix = out / tag_name
+    command = [
+        sys.executable, "-m", "locust", "-f", __file__, "--headless", "--host", url, "-u", str(users),
+        "-r", str(users), "-t", f"{duration}s", "--tags", tag_name, "--csv", str(prefix), "--only-summary",
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, env=os.environ | {SIRENS_FILE_ENV: str(sirens_file)},
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    return {
+        "requests": int(row["Request Count"]),
+        "failures": int(row["Failure Count"]),
+        "median_ms": float(row["50%"]),
+        "p99_ms": float(row["99%"]),
+        "req_per_s": float(row["Requests/s"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--companies", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "ose_api_bench"))
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--duration", type=int, default=30, help="seconds per endpoint")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = parser.parse_args(argv)
+
+    import duckdb
+
+    from ose_assets.api.synthetic import build_serving_copy
+    from ose_assets.settings import OSESettings
+
+    settings = OSESettings(data_dir=Path(args.data_dir))
+    if args.rebuild or not settings.serving_path.exists():
+        start = time.perf_counter()
+        build_serving_copy(settings.serving_path, companies=args.companies, exact_top_n=10_000)
+        print(f"built {args.companies:,}-company serving copy in {time.perf_counter() - start:.0f} s")
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        sirens = [
+            row[0] for row in con.execute("select siren from company_scores using sample 20000").fetchall()
+        ]
+        approximate = con.execute("select avg((explanation_method = 'approximate')::int) from company_scores")
+        approximate_share = approximate.fetchone()[0]
+    out = Path(args.data_dir) / "locust"
+    out.mkdir(parents=True, exist_ok=True)
+    sirens_file = out / "sirens.txt"
+    sirens_file.write_text("\n".join(sirens))
+    print(
+        f"{len(sirens):,} sampled SIRENs; {approximate_share:.0%} of companies are explained on demand "
+        "(approximate in the copy)"
+    )
+    print(
+        "in-process score lookup:",
+        {k: round(v, 2) for k, v in in_process_latency(settings.serving_path, sirens).items()},
+    )
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ose_assets.api.server:app_from_environment", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+         "--log-level", "warning"],
+        env=os.environ | {"OSE_DATA_DIR": str(settings.data_dir)},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the API did not start")
+            time.sleep(0.5)
+        for tag_name, endpoint in (
+            ("score", "GET /api/v1/score/{siren}"),
+            ("top", "GET /api/v1/top-opportunities"),
+        ):
+            figures = run_locust(url, tag_name, args.users, args.duration, sirens_file, out)
+            print(f"{endpoint}: {args.users} users, {args.workers} workers: {figures}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

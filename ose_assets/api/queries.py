@@ -1,0 +1,205 @@
+"""The API's reads of one serving version: set-wise SQL with bound parameters, one cursor per request.
+
+Every function takes the SIRENs of a request together (one statement per table, never one per SIREN)
+and returns plain dicts shaped like the response models of ose_assets.api.schemas.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+
+from ose_assets.api.serving import SCHEMA, ServingVersion
+from ose_assets.scoring.explain import TOP_REASONS, explain
+
+# Recent runs of score_history returned with a company.
+HISTORY_RUNS = 12
+
+COMPANY_COLUMNS = (
+    "siren",
+    "name",
+    "naf_code",
+    "naf_label",
+    "naf_section",
+    "region_code",
+    "region_name",
+    "score",
+    "band",
+    "rank",
+    "is_eligible",
+    "exclusion_reason",
+    "score_change",
+    "trend",
+    "explanation_method",
+    "last_positive_signal_date",
+    "model_version",
+    "model_kind",
+    "as_of_date",
+    "scored_at",
+)
+REASON_COLUMNS = (
+    "siren",
+    "direction",
+    "reason_rank",
+    "feature",
+    "feature_value",
+    "contribution_points",
+    "reason_fr",
+    "reason_en",
+    "evidence",
+    "is_exact",
+)
+HISTORY_COLUMNS = ("siren", "as_of_date", "scored_at", "score", "band", "model_version")
+
+
+def _siren_filter(sirens: list[str]) -> tuple[str, list]:
+    """`siren = ?` for one SIREN (an ART point lookup), a bound list otherwise."""
+    if len(sirens) == 1:
+        return "siren = ?", [sirens[0]]
+    return "siren in (select unnest(?::varchar[]))", [sirens]
+
+
+def _rows(
+    cursor: duckdb.DuckDBPyConnection,
+    columns: tuple[str, ...],
+    table: str,
+    sirens: list[str],
+    suffix: str = "",
+) -> list[dict]:
+    where, params = _siren_filter(sirens)
+    sql = f"select {', '.join(columns)} from {SCHEMA}.{table} where {where} {suffix}"
+    return [dict(zip(columns, row, strict=True)) for row in cursor.execute(sql, params).fetchall()]
+
+
+def companies(cursor, sirens: list[str]) -> dict[str, dict]:
+    return {row["siren"]: row for row in _rows(cursor, COMPANY_COLUMNS, "company_scores", sirens)}
+
+
+def history(cursor, sirens: list[str]) -> dict[str, list[dict]]:
+    rows = _rows(
+        cursor,
+        HISTORY_COLUMNS,
+        "score_history",
+        sirens,
+        f"qualify row_number() over (partition by siren order by as_of_date desc) <= {HISTORY_RUNS} "
+        "order by siren, as_of_date desc",
+    )
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row.pop("siren"), []).append(row)
+    return grouped
+
+
+def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang: str) -> dict[str, dict]:
+    """Top positive and negative reasons per company, always exact.
+
+    Stored reasons are used when the scoring run explained the company exactly; the others are explained
+    now, all in one explain call (one TreeSHAP pass) over their company_features rows and evidence.
+    """
+    stored_sirens = [s for s, row in company_rows.items() if row["explanation_method"] == "exact"]
+    missing = [s for s, row in company_rows.items() if row["explanation_method"] != "exact"]
+    rows = _rows(cursor, REASON_COLUMNS, "score_reasons", stored_sirens) if stored_sirens else []
+    if missing:
+        rows += _exact_reasons(version, cursor, missing)
+    text = f"reason_{lang}"
+    grouped: dict[str, dict] = {siren: {"positive": [], "negative": []} for siren in company_rows}
+    for row in sorted(rows, key=lambda r: (r["siren"], r["direction"], r["reason_rank"])):
+        direction = "positive" if row["direction"] == "up" else "negative"
+        grouped[row["siren"]][direction].append(
+            {
+                "rank": row["reason_rank"],
+                "feature": row["feature"],
+                "feature_value": None if row["feature_value"] is None else str(row["feature_value"]),
+                "contribution_points": round(float(row["contribution_points"]), 2),
+                "text": row[text],
+                "evidence": json.loads(row["evidence"] or "[]"),
+            }
+        )
+    return grouped
+
+
+def _exact_reasons(version: ServingVersion, cursor, sirens: list[str]) -> list[dict]:
+    where, params = _siren_filter(sirens)
+    features = cursor.execute(f"select * from {SCHEMA}.company_features where {where}", params).pl()
+    evidence = cursor.execute(f"select * from {SCHEMA}.signal_evidence where {where}", params).pl()
+    if features.is_empty():
+        return []
+    frame: pl.DataFrame = explain(version.model, features, evidence, exact=True, top_k=TOP_REASONS)
+    return frame.select(REASON_COLUMNS).to_dicts()
+
+
+def score_payloads(version: ServingVersion, sirens: list[str], lang: str) -> tuple[list[dict], list[str]]:
+    """Full payloads of the scored SIRENs (request order) and the SIRENs that are not scored."""
+    with version.cursor() as cursor:
+        found = companies(cursor, sirens)
+        if not found:
+            return [], sirens
+        company_reasons = reasons(version, cursor, found, lang)
+        company_history = history(cursor, list(found))
+    payloads = [
+        found[siren] | {"reasons": company_reasons[siren], "history": company_history.get(siren, [])}
+        for siren in sirens
+        if siren in found
+    ]
+    return payloads, [siren for siren in sirens if siren not in found]
+
+
+def top_opportunities(
+    version: ServingVersion,
+    limit: int,
+    region: str | None,
+    naf_section: str | None,
+    band: str | None,
+    lang: str,
+) -> tuple[str, str, list[dict]]:
+    """Eligible companies in rank order within the requested segment.
+
+    A request for at most the stored segment size with at most one of region / naf_section and no band reads
+    the precomputed segment of top_opportunities; anything else ranks company_scores of eligible companies.
+    Returns (segment, source table, items).
+    """
+    segment = (
+        "overall"
+        if not (region or naf_section)
+        else (f"region:{region}" if region else f"naf_section:{naf_section}")
+    )
+    with version.cursor() as cursor:
+        sirens: list[str] = []
+        source = "top_opportunities"
+        if band is None and not (region and naf_section):
+            sirens = [
+                row[0]
+                for row in cursor.execute(
+                    f"select siren from {SCHEMA}.top_opportunities where segment = ? "
+                    "order by segment_rank limit ?",
+                    [segment, limit],
+                ).fetchall()
+            ]
+        if len(sirens) < limit:
+            # The precomputed segment is shorter than asked for: rank from company_scores.
+            source = "company_scores"
+            conditions, params = ["is_eligible", "rank is not null"], []
+            for column, value in (("region_code", region), ("naf_section", naf_section), ("band", band)):
+                if value is not None:
+                    conditions.append(f"{column} = ?")
+                    params.append(value)
+            sirens = [
+                row[0]
+                for row in cursor.execute(
+                    f"select siren from {SCHEMA}.company_scores where {' and '.join(conditions)} "
+                    "order by rank limit ?",
+                    [*params, limit],
+                ).fetchall()
+            ]
+        found = companies(cursor, sirens) if sirens else {}
+        company_reasons = reasons(version, cursor, found, lang) if found else {}
+    if region and naf_section:
+        segment = f"region:{region},naf_section:{naf_section}"
+    if band:
+        segment = f"{segment},band:{band}"
+    items = [
+        found[s] | {"reasons": company_reasons[s]} for s in sirens if s in found and found[s]["is_eligible"]
+    ]
+    return segment, source, items

@@ -1,0 +1,129 @@
+"""Benchmark: features.company_features against one bare DuckDB GROUP BY over the same signals.
+
+    /usr/bin/time -v python -m ose_assets.features.bench --companies 1000000 --signals 20000000
+
+Generates synthetic normalized tables in a temporary DuckDB file (5 years of history, 10% of signals
+dated after the as-of date), then times, in one run each: the bare GROUP BY (recency and 3/6/12-month
+counts, written to a table) and build_company_features plus the UI profile. Prints both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from ose_assets.features.catalog import signal_types
+from ose_assets.features.compute import build_company_features
+from ose_assets.features.profile import feature_profile
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> None:
+    """Synthetic normalized.* tables with the contract's columns (values uniform, not realistic)."""
+    types = list(signal_types().items())
+    type_list = "[" + ", ".join(f"'{name}'" for name, _ in types) + "]"
+    family_list = "[" + ", ".join(f"'{spec['family']}'" for _, spec in types) + "]"
+    polarity_list = "[" + ", ".join(str(spec["polarity"]) for _, spec in types) + "]"
+    as_of = f"date '{AS_OF.isoformat()}'"
+    con.execute("create schema if not exists normalized")
+    con.execute(f"""
+        create or replace table normalized.companies as
+        select lpad(i::varchar, 9, '0') as siren, 'Company ' || i as name,
+            '62.01Z' as naf_code, 'Programmation informatique' as naf_label,
+            chr(65 + (hash(i * 1000003 + 1) % 21)::int) as naf_section, 'Section' as naf_section_label,
+            lpad((hash(i * 1000003 + 2) % 99)::varchar, 2, '0') as naf_division, '62.0' as naf_group, '62.01' as naf_class,
+            '11' as headcount_band, (hash(i * 1000003 + 3) % 16)::smallint as headcount_band_rank,
+            10 as headcount_min, 19 as headcount_max, ['PME', 'ETI', 'GE'][1 + (hash(i * 1000003 + 4) % 3)::int] as category,
+            '5710' as legal_form_code, ['SAS', 'SARL', 'SA', 'sole_trader', 'other'][1 + (hash(i * 1000003 + 5) % 5)::int]
+                as legal_form_family,
+            date '1980-01-01' + (hash(i * 1000003 + 6) % 16000)::int as creation_date,
+            case when hash(i * 1000003 + 7) % 20 = 0 then date '2015-01-01' + (hash(i * 1000003 + 8) % 4000)::int end as closed_date,
+            hash(i * 1000003 + 7) % 20 <> 0 as is_active, 1 + (hash(i * 1000003 + 9) % 5)::int as establishment_count,
+            (hash(i * 1000003 + 10) % 10000000)::double as revenue, 2023 as revenue_year,
+            '75056' as commune_code, '75001' as postcode, '75' as departement_code,
+            lpad((hash(i * 1000003 + 11) % 95)::varchar, 2, '0') as region_code, 'Région' as region_name,
+            'sirene' as source, {as_of} as record_date
+        from range({companies}) t(i)
+    """)
+    con.execute(f"""
+        create or replace table normalized.signals as
+        select md5(i::varchar) as signal_id, lpad((hash(i * 1000003 + 1) % {companies})::varchar, 9, '0') as siren,
+            {as_of} + 180 - (hash(i * 1000003 + 2) % 1980)::int as event_date,
+            {type_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int] as signal_type,
+            {family_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int] as signal_family,
+            {polarity_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int]::tinyint as polarity,
+            (hash(i * 1000003 + 4) % 1000000)::double as magnitude,
+            ['bodacc', 'france_travail', 'press_release', 'crm'][1 + (hash(i * 1000003 + 5) % 4)::int] as source,
+            'ref' || i as source_ref, null::varchar as source_url, 'synthetic' as description,
+            'bench' as file_hash, now()::timestamp as ingested_at
+        from range({signals}) t(i)
+    """)
+    articles = signals // 10
+    con.execute(f"""
+        create or replace table normalized.articles as
+        select 'a' || i as article_id, 'https://example.org/' || i as url,
+            {as_of} + 180 - (hash(i * 1000003 + 1) % 1980)::int as published_date,
+            ({as_of} + 180 - (hash(i * 1000003 + 1) % 1980)::int)::timestamp as published_at,
+            'title' as title, 'text' as text, 'press' as source,
+            {type_list}[1 + (hash(i * 1000003 + 2) % {len(types)})::int] as event_type,
+            ((hash(i * 1000003 + 3) % 3)::int - 1)::tinyint as polarity
+        from range({articles}) t(i)
+    """)
+    con.execute(f"""
+        create or replace table normalized.article_companies as
+        select 'a' || i as article_id, lpad((hash(i * 1000003 + 4) % {companies})::varchar, 9, '0') as siren,
+            'fuzzy_name' as match_method, 0.7 + (hash(i * 1000003 + 5) % 31) / 100.0 as confidence
+        from range({articles}) t(i)
+    """)
+
+
+def bare_group_by(con: duckdb.DuckDBPyConnection) -> None:
+    as_of = f"date '{AS_OF.isoformat()}'"
+    counts = ", ".join(
+        f"count(*) filter (where event_date > {as_of} - interval {m} month) as signals_{m}m" for m in (3, 6, 12)
+    )
+    con.execute(f"""
+        create or replace table bench_bare_group_by as
+        select siren, max(event_date) as last_signal_date, {counts}
+        from normalized.signals where event_date <= {as_of} group by siren
+    """)
+
+
+def timed(label: str, fn) -> float:
+    start = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - start
+    print(f"{label}: {elapsed:.2f} s", flush=True)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--companies", type=int, default=1_000_000)
+    parser.add_argument("--signals", type=int, default=20_000_000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ose_bench_") as tmp:
+        con = duckdb.connect(str(Path(tmp) / "bench.duckdb"), config={"threads": args.threads})
+        timed(f"generate {args.companies:,} companies / {args.signals:,} signals", lambda: generate(
+            con, args.companies, args.signals))
+        con.execute("checkpoint")
+        bare = timed("bare GROUP BY (recency + 3/6/12m counts)", lambda: bare_group_by(con))
+        build = timed("build_company_features", lambda: build_company_features(con, AS_OF))
+        profile = timed("feature profile (UI metadata)", lambda: feature_profile(con))
+        rows = con.execute("select count(*) from features.company_features").fetchone()[0]
+        columns = len(con.execute("describe features.company_features").fetchall())
+        print(f"rows: {rows:,}, columns: {columns}")
+        print(f"ratio build / bare: {build / bare:.2f}")
+        print(f"ratio (build + profile) / bare: {(build + profile) / bare:.2f}")
+        con.close()
+
+
+if __name__ == "__main__":
+    main()

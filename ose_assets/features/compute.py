@@ -1,0 +1,202 @@
+"""features.company_features in one set-based DuckDB query, as of any date.
+
+features_query(spine) is the only code path: scoring passes a spine with one as_of_date, training
+passes monthly snapshots. Every record is joined to a spine row only when dated at or before that
+row's as_of_date, so nothing known later can leak into a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from ose_assets.features.catalog import (
+    COMPANIES,
+    FEATURE_CATALOG,
+    FEATURES_BY_NAME,
+    RADIATION_TYPE,
+    SIGNALS,
+    WINDOW_MONTHS,
+    Feature,
+    signal_types,
+)
+from ose_assets.settings import model_config
+from ose_assets.warehouse import replace_table
+
+FEATURES_TABLE = "features.company_features"
+SQL_TYPES = {"int": "integer", "float": "double", "bool": "boolean", "category": "varchar", "date": "date"}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _type_ids() -> dict[str, int]:
+    return {name: i for i, name in enumerate(signal_types())}
+
+
+def _vocabulary_sql() -> str:
+    """model_config signal_types as a relation: weights and half-lives stay in the config file."""
+    rows = ", ".join(
+        f"({_literal(name)}, {_type_ids()[name]}, {float(spec['weight'])}, {float(spec['half_life_days'])})"
+        for name, spec in signal_types().items()
+    )
+    return f"select * from (values {rows}) as v(signal_type, type_id, weight, half_life_days)"
+
+
+def _type_filter(types: tuple[str, ...]) -> str:
+    if set(types) >= set(signal_types()):
+        return "true"  # every type, including any unknown to the vocabulary
+    return f"type_id in ({', '.join(str(_type_ids()[t]) for t in types)})"
+
+
+def _window_filter(window: str, date_column: str) -> str:
+    return "true" if window == "all" else f"{date_column} > start_{window}"
+
+
+def _is_signal_count(f: Feature) -> bool:
+    return f.source == SIGNALS and f.dtype == "int" and f.family in ("volume", "positive", "red_flag")
+
+
+def _signal_aggregates() -> list[str]:
+    aggregates = [
+        "max(event_date) as last_signal_date",
+        f"max(event_date) filter (where {_type_filter(FEATURES_BY_NAME['last_positive_signal_date'].evidence_signal_types)})"
+        " as last_positive_signal_date",
+        f"max(event_date) filter (where {_type_filter(FEATURES_BY_NAME['last_red_flag_date'].evidence_signal_types)})"
+        " as last_red_flag_date",
+        f"count(*) filter (where {_type_filter((RADIATION_TYPE,))}) as radiation_count",
+        "count(distinct g.signal_type) filter (where event_date > start_12m) as distinct_signal_types_12m",
+        "count(distinct source) filter (where event_date > start_12m) as distinct_sources_12m",
+        "sum(weight * pow(0.5, date_diff('day', event_date, as_of_date) / half_life_days))"
+        " as decayed_signal_intensity",
+    ]
+    aggregates += [
+        f"count(*) filter (where {_type_filter(f.evidence_signal_types)} and "
+        f"{_window_filter(f.window, 'event_date')}) as {f.name}"
+        for f in FEATURE_CATALOG
+        if _is_signal_count(f)
+    ]
+    return aggregates
+
+
+def _momentum() -> str:
+    recent, older = "s.signals_3m / 3.0", "(s.signals_12m - s.signals_3m) / 9.0"
+    return f"case when s.signals_12m > 0 then ({recent} - {older}) / ({recent} + {older}) end"
+
+
+def _expressions() -> dict[str, str]:
+    """SQL of every catalog feature over the joined aggregates s (signals), p (press), c (company)."""
+    days = "date_diff('day', {}, k.as_of_date)"
+    exprs = {
+        "days_since_last_signal": days.format("s.last_signal_date"),
+        "days_since_last_positive_signal": days.format("s.last_positive_signal_date"),
+        "days_since_last_red_flag": days.format("s.last_red_flag_date"),
+        "days_since_last_article": days.format("p.last_article_date"),
+        "distinct_signal_types_12m": "coalesce(s.distinct_signal_types_12m, 0)",
+        "distinct_sources_12m": "coalesce(s.distinct_sources_12m, 0)",
+        "decayed_signal_intensity": "coalesce(s.decayed_signal_intensity, 0)",
+        "has_red_flag": "coalesce(s.red_flag_count > 0, false)",
+        "has_collective_procedure": "coalesce(s.collective_procedure_count > 0, false)",
+        "is_radiated": "coalesce(s.radiation_count > 0, false)",
+        "is_closed": "coalesce(c.closed_date <= k.as_of_date, "
+        "not c.is_active and c.closed_date is null and c.record_date <= k.as_of_date, false)",
+        "negative_press_count_12m": "coalesce(p.negative_press_count_12m, 0)",
+        "last_signal_date": "s.last_signal_date",
+        "last_positive_signal_date": "s.last_positive_signal_date",
+        "last_red_flag_date": "s.last_red_flag_date",
+        "momentum_3m_vs_9m": _momentum(),
+        "articles_3m": "coalesce(p.articles_3m, 0)",
+        "articles_12m": "coalesce(p.articles_12m, 0)",
+        "press_positive_share_12m": "p.positive_articles_12m / nullif(p.articles_12m, 0)",
+        "latest_article_event_type": "p.latest_article_event_type",
+        "company_age_years": f"{days.format('c.creation_date')} / 365.25",
+        "headcount_band_rank": "c.headcount_band_rank",
+        "headcount_midpoint": "coalesce((c.headcount_min + c.headcount_max) / 2.0, c.headcount_min)",
+        "category": "c.category",
+        "legal_form_family": "c.legal_form_family",
+        "naf_section": "c.naf_section",
+        "naf_division": "c.naf_division",
+        "region_code": "c.region_code",
+        "establishment_count": "c.establishment_count",
+        # Accounts of fiscal year Y are published during Y+1: unknown before then.
+        "latest_revenue": "case when c.revenue_year < year(k.as_of_date) then c.revenue end",
+    }
+    exprs.update({f.name: f"coalesce(s.{f.name}, 0)" for f in FEATURE_CATALOG if _is_signal_count(f)})
+    missing = [f.name for f in FEATURE_CATALOG if f.name not in exprs]
+    if missing:
+        raise ValueError(f"features without an SQL expression: {missing}")
+    return exprs
+
+
+def features_query(spine: str) -> str:
+    """One row per row of `spine` (a relation or query with siren, as_of_date): siren, as_of_date, then
+    FEATURE_CATALOG columns in order."""
+    min_confidence = float(model_config()["press"]["min_link_confidence"])
+    window_starts = ", ".join(
+        f"(as_of_date - interval {months} month)::date as start_{window}"
+        for window, months in WINDOW_MONTHS.items()
+    )
+    exprs = _expressions()
+    columns = ",\n    ".join(
+        f"cast({exprs[f.name]} as {SQL_TYPES[f.dtype]}) as {f.name}" for f in FEATURE_CATALOG
+    )
+    return f"""
+with spine as (
+    select siren, cast(as_of_date as date) as as_of_date from ({spine})
+),
+keys as (
+    select distinct siren, as_of_date, {window_starts} from spine
+),
+vocabulary as ({_vocabulary_sql()}),
+signal_features as (
+    select k.siren, k.as_of_date,
+        {", ".join(_signal_aggregates())}
+    from keys k
+    join normalized.signals g on g.siren = k.siren and g.event_date <= k.as_of_date
+    left join vocabulary v on v.signal_type = g.signal_type
+    group by k.siren, k.as_of_date
+),
+-- one link per (article, company): the best-confidence match, when confident enough
+links as (
+    select article_id, siren from normalized.article_companies
+    where confidence >= {min_confidence}
+    group by article_id, siren
+),
+press_features as (
+    select k.siren, k.as_of_date,
+        max(a.published_date) as last_article_date,
+        count(*) filter (where {_window_filter('3m', 'a.published_date')}) as articles_3m,
+        count(*) filter (where {_window_filter('12m', 'a.published_date')}) as articles_12m,
+        count(*) filter (where {_window_filter('12m', 'a.published_date')} and a.polarity > 0)
+            as positive_articles_12m,
+        count(*) filter (where {_window_filter('12m', 'a.published_date')} and a.polarity < 0)
+            as negative_press_count_12m,
+        arg_max(a.event_type, {{'at': a.published_at, 'id': a.article_id}}) as latest_article_event_type
+    from keys k
+    join links l on l.siren = k.siren
+    join normalized.articles a on a.article_id = l.article_id and a.published_date <= k.as_of_date
+    group by k.siren, k.as_of_date
+)
+select k.siren, k.as_of_date,
+    {columns}
+from spine k
+left join signal_features s on s.siren = k.siren and s.as_of_date = k.as_of_date
+left join press_features p on p.siren = k.siren and p.as_of_date = k.as_of_date
+left join normalized.companies c on c.siren = k.siren
+"""
+
+
+def company_spine_query(as_of: dt.date) -> str:
+    """Every company existing at `as_of` (created on or before it, or creation date unknown)."""
+    day = f"date '{as_of.isoformat()}'"
+    return (
+        f"select siren, {day} as as_of_date from {COMPANIES} "
+        f"where creation_date <= {day} or creation_date is null"
+    )
+
+
+def build_company_features(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """Write features.company_features as of `as_of`; return its row count."""
+    return replace_table(con, FEATURES_TABLE, features_query(company_spine_query(as_of)))

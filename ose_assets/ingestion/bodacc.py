@@ -1,0 +1,179 @@
+"""BODACC announcements (open-data export): landing, SIREN extraction and mapping onto signal types.
+
+- SIRENs come from `registre` in either spelling (array `["853479236","853 479 236"]`, or v1 string
+  `"833 310 592,833310592"`): every distinct Luhn-valid 9-digit number; one signal per company.
+- Signal type: `familleavis`, then `jugement.nature` for collective procedures, `acte` for creations
+  (secondary establishment -> new_site) and `modificationsgenerales` for modifications.
+- Corrections: a `rectificatif` replaces the announcement it corrects (its content, the original's
+  id and date), an `annulation` removes it. The corrected announcement is the one named in
+  `parutionavisprecedent` (numeroParution + numeroAnnonce), else the latest earlier announcement of
+  the same family for the same SIREN. A rectificatif whose original is unknown stands for the event;
+  an orphan annulation yields nothing.
+"""
+
+from __future__ import annotations
+
+from ose_assets.ingestion.spec import Check, RawSpec, date_checks
+from ose_assets.ingestion.sql import clean_text, luhn_valid, parse_date
+
+FIELDS = (
+    "id", "dateparution", "typeavis", "familleavis", "familleavis_lib", "registre", "jugement", "acte",
+    "modificationsgenerales", "depot", "parutionavisprecedent", "parution", "numeroannonce", "commercant",
+)
+# Header labels of the CSV export made with labels turned on (compared lower-case).
+LABELS = {
+    "id": "id",
+    "date de parution": "dateparution",
+    "type d'avis": "typeavis",
+    "famille de l'avis": "familleavis",
+    "famille de l'avis (libellé)": "familleavis_lib",
+    "catégorie d'avis": "familleavis_lib",
+    "registre du commerce et des sociétés": "registre",
+    "registre": "registre",
+    "jugement": "jugement",
+    "acte": "acte",
+    "modifications générales": "modificationsgenerales",
+    "dépôt des comptes": "depot",
+    "parution de l'avis précédent": "parutionavisprecedent",
+    "numéro de parution": "parution",
+    "numéro d'annonce": "numeroannonce",
+    "commerçant": "commercant",
+}
+SIREN_CANDIDATES = (
+    r"list_distinct(regexp_extract_all(regexp_replace(coalesce(f.registre, ''), '[\s\x{00A0}\x{202F}]', '', 'g'),"
+    r" '\d+'))"
+)
+
+BODACC_SPEC = RawSpec(
+    table="raw.bodacc_records",
+    fields={name: (name,) for name in FIELDS},
+    columns={
+        "announcement_id": clean_text("f.id"),
+        "publication_date": parse_date("f.dateparution"),
+        "typeavis": f"lower({clean_text('f.typeavis')})",
+        "familleavis": f"lower({clean_text('f.familleavis')})",
+        "familleavis_lib": clean_text("f.familleavis_lib"),
+        "sirens": f"list_sort(list_filter({SIREN_CANDIDATES}, lambda x: length(x) = 9 and {luhn_valid('x')}))",
+        "siren_candidates": SIREN_CANDIDATES,
+        "jugement": clean_text("f.jugement"),
+        "acte": clean_text("f.acte"),
+        "modificationsgenerales": clean_text("f.modificationsgenerales"),
+        "depot": clean_text("f.depot"),
+        "parutionavisprecedent": clean_text("f.parutionavisprecedent"),
+        "parution": clean_text("f.parution"),
+        "numeroannonce": clean_text("f.numeroannonce"),
+        "commercant": clean_text("f.commercant"),
+    },
+    checks=(
+        Check("announcement_id is null", "missing_id", "'no id'"),
+        *date_checks("publication_date", "dateparution", required=True, event=True),
+        Check("len(siren_candidates) = 0", "missing_siren", "'registre: ' || coalesce(src.registre, '<empty>')"),
+        Check(
+            "len(sirens) = 0 and len(list_filter(siren_candidates, lambda x: length(x) <> 9)) > 0",
+            "bad_siren_length", "'registre: ' || src.registre",
+        ),
+        Check("len(sirens) = 0", "bad_siren_luhn", "'registre: ' || src.registre"),
+    ),
+    formats=("csv", "jsonl", "json", "parquet"),
+    labels=LABELS,
+)
+
+
+def _json_text(column: str, path: str) -> str:
+    """A key of a JSON-text column; NULL (not an error) when the column is not valid JSON."""
+    return f"case when json_valid({column}) then json_extract_string({column}, '{path}') end"
+
+
+def _lower(expr: str) -> str:
+    return f"coalesce(lower(strip_accents({expr})), '')"
+
+
+NATURE = _lower(_json_text("jugement", "$.nature"))
+ACTE = _lower("acte")
+MODIFICATION = _lower("modificationsgenerales")
+
+SIGNAL_TYPE = f"""case
+    when familleavis = 'collective' then case
+        when {NATURE} like '%liquidation%' or {NATURE} like '%insuffisance d_actif%' then 'liquidation'
+        when {NATURE} like '%redressement%' then 'receivership'
+        when {NATURE} like '%sauvegarde%' then 'safeguard_procedure'
+        when {NATURE} like '%retablissement professionnel%' then 'professional_recovery'
+        when {NATURE} like '%conciliation%' then 'conciliation'
+        when {NATURE} like '%plan de cession%' then 'business_sale'
+        else 'receivership' end
+    when familleavis = 'conciliation' then 'conciliation'
+    when familleavis = 'retablissement_professionnel' then 'professional_recovery'
+    when familleavis in ('creation', 'immatriculation') then case
+        when {ACTE} like '%etablissement secondaire%' or {ACTE} like '%creation d_un etablissement%'
+          or {ACTE} like '%ouverture d_un etablissement%' then 'new_site'
+        else 'company_creation' end
+    when familleavis = 'modification' then case
+        when {MODIFICATION} like '%augmentation%capital%' or {MODIFICATION} like '%capital%augment%'
+            then 'capital_increase'
+        when {MODIFICATION} like '%transfert%siege%' or {MODIFICATION} like '%siege social%'
+            then 'head_office_transfer'
+        when {MODIFICATION} like '%etablissement secondaire%' then 'new_site'
+        when {MODIFICATION} like '%activite%' then 'new_activity'
+        when {MODIFICATION} similar to '.*(gerant|president|dirigeant|directeur general|administrat).*'
+            then 'executive_change'
+        else 'legal_modification' end
+    when familleavis = 'vente' then 'business_sale'
+    when familleavis = 'dpc' then 'accounts_filed'
+    when familleavis = 'radiation' then 'radiation'
+end"""
+
+DESCRIPTION = f"""left(coalesce({_json_text("jugement", "$.nature")},
+    {_json_text("modificationsgenerales", "$.descriptif")}, familleavis_lib, familleavis), 200)"""
+
+# One row per (announcement, SIREN) event, corrections applied; columns of normalized.signals but
+# signal_family / polarity (joined by the caller).
+BODACC_SIGNALS_QUERY = f"""
+with announcements as (
+    select b.* exclude (sirens), unnest(b.sirens) as siren from {BODACC_SPEC.table} b
+), typed as (
+    select *, {SIGNAL_TYPE} as signal_type, {DESCRIPTION} as description,
+        {_json_text("parutionavisprecedent", "$.numeroParution")} as corrected_parution,
+        {_json_text("parutionavisprecedent", "$.numeroAnnonce")} as corrected_numeroannonce
+    from announcements
+    qualify row_number() over (partition by announcement_id, siren order by ingested_at desc, record_number desc) = 1
+), originals as (
+    select * from typed where coalesce(typeavis, 'annonce') not in ('rectificatif', 'annulation')
+), corrections as (
+    select * from typed where typeavis in ('rectificatif', 'annulation')
+), linked as (
+    select c.*, o.announcement_id as original_id
+    from corrections c left join originals o on o.siren = c.siren and (
+        (o.parution = c.corrected_parution and o.numeroannonce = c.corrected_numeroannonce)
+        or (c.corrected_numeroannonce is null and o.familleavis = c.familleavis
+            and o.publication_date <= c.publication_date))
+    qualify row_number() over (
+        partition by c.announcement_id, c.siren
+        order by (o.numeroannonce = c.corrected_numeroannonce) desc nulls last, o.publication_date desc) = 1
+), latest_correction as (
+    select * from linked where original_id is not null
+    qualify row_number() over (
+        partition by original_id, siren order by publication_date desc, ingested_at desc, record_number desc) = 1
+), events as (
+    select o.announcement_id as source_ref, o.siren, o.publication_date as event_date,
+        case when c.typeavis = 'rectificatif' then c.signal_type else o.signal_type end as signal_type,
+        case when c.typeavis = 'rectificatif' then c.description else o.description end as description,
+        coalesce(c.file_hash, o.file_hash) as file_hash, coalesce(c.ingested_at, o.ingested_at) as ingested_at
+    from originals o left join latest_correction c on c.original_id = o.announcement_id and c.siren = o.siren
+    where c.typeavis is distinct from 'annulation'
+    union all
+    select announcement_id, siren, publication_date, signal_type, description, file_hash, ingested_at
+    from linked where original_id is null and typeavis = 'rectificatif'
+)
+select md5('bodacc|' || source_ref || '|' || siren) as signal_id, siren, event_date, signal_type,
+    cast(null as double) as magnitude, 'bodacc' as source, source_ref,
+    'https://www.bodacc.fr/pages/annonces-commerciales-detail/?q.id=id:' || source_ref as source_url,
+    description, file_hash, ingested_at
+from events where signal_type is not null
+"""
+
+CORRECTION_COUNTS_QUERY = f"""
+select count(*) filter (where typeavis = 'rectificatif') as rectificatifs,
+       count(*) filter (where typeavis = 'annulation') as annulations,
+       count(*) filter (where {SIGNAL_TYPE} is null) as announcements_without_signal_type
+from {BODACC_SPEC.table}
+"""

@@ -1,0 +1,300 @@
+"""Read one landed file into a DuckDB staging table, whatever its format and encoding.
+
+A file is fingerprinted in one streaming pass (SHA-256 of its bytes, UTF-8 validity, BOM), then scanned
+by DuckDB (never loaded into Python objects): CSV (`,` `;` tab or `|`, detected on the header line),
+JSON Lines, a JSON array or document (`{"results": [...]}` pages are expanded), or Parquet.
+Files that are not UTF-8 are decoded as cp1252 (a superset of latin-1) into a temporary UTF-8 copy.
+
+The staging result is two temporary tables on the connection:
+- `stage_records(record_number, raw_record, <field>...)`: one row per record, every field VARCHAR
+  (NULL when the file has no such column or key); `raw_record` is the JSON text of JSON records and
+  NULL for CSV/Parquet rows (rebuilt from the fields when a row is quarantined).
+- `stage_rejects(record_number, raw_record, reason_code, reason_detail)`: records that could not be
+  parsed (broken JSON line, CSV row with the wrong column count, unreadable file).
+`record_number` is the line number for line-based files (header = line 1 in CSV), the position of the
+record for JSON arrays, documents and Parquet files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+
+from ose_assets.ingestion.sql import quote_literal
+
+CHUNK_BYTES = 16 * 1024 * 1024
+MAX_LINE_BYTES = 256 * 1024 * 1024
+BOM = codecs.BOM_UTF8
+CSV_DELIMITERS = (",", ";", "\t", "|")
+# Field -> alternative names (JSON paths with dots, or CSV headers compared case-insensitively).
+FieldMap = Mapping[str, tuple[str, ...]]
+
+
+@dataclasses.dataclass(frozen=True)
+class FileFingerprint:
+    path: Path
+    size_bytes: int
+    modified_at: dt.datetime
+    file_hash: str
+    encoding: str  # 'utf-8' or 'cp1252'
+    has_bom: bool
+    file_format: str  # 'csv', 'jsonl', 'json' or 'parquet'
+
+
+def fingerprint(path: Path) -> FileFingerprint:
+    """Hash the file and check its encoding in one streaming pass (constant memory)."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    is_utf8 = True
+    with path.open("rb") as handle:
+        head = handle.read(CHUNK_BYTES)
+        chunk = head
+        while chunk:
+            digest.update(chunk)
+            if is_utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+            chunk = handle.read(CHUNK_BYTES)
+    if is_utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False
+    stat = path.stat()
+    encoding = "utf-8" if is_utf8 else "cp1252"
+    return FileFingerprint(
+        path=path,
+        size_bytes=stat.st_size,
+        modified_at=dt.datetime.fromtimestamp(stat.st_mtime),
+        file_hash=digest.hexdigest(),
+        encoding=encoding,
+        has_bom=head.startswith(BOM),
+        file_format=detect_format(path, head, encoding),
+    )
+
+
+def detect_format(path: Path, head: bytes, encoding: str) -> str:
+    if head.startswith(b"PAR1") or path.suffix.lower() == ".parquet":
+        return "parquet"
+    text = head.removeprefix(BOM).decode(encoding, errors="replace").lstrip()
+    if text.startswith("["):
+        return "json"
+    if text.startswith("{"):
+        first_line = text.split("\n", 1)[0]
+        try:
+            json.loads(first_line)
+        except ValueError:
+            # A pretty-printed document, or JSON Lines whose first line is broken.
+            return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "json"
+        return "jsonl"
+    return "csv"
+
+
+@contextlib.contextmanager
+def utf8_path(fp: FileFingerprint) -> Iterator[Path]:
+    """The file itself when UTF-8, else a temporary UTF-8 copy decoded from cp1252 chunk by chunk."""
+    if fp.encoding == "utf-8":
+        yield fp.path
+        return
+    with tempfile.TemporaryDirectory(prefix="ose_transcode_") as tmp:
+        target = Path(tmp) / fp.path.name
+        decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
+        with fp.path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as out:
+            while chunk := source.read(CHUNK_BYTES):
+                out.write(decoder.decode(chunk))
+            out.write(decoder.decode(b"", final=True))
+        yield target
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, fp: FileFingerprint, fields: FieldMap, labels=None) -> None:
+    """Fill `stage_records` and `stage_rejects` for this file (see the module docstring)."""
+    con.execute(
+        "create or replace temp table stage_rejects (record_number BIGINT, raw_record VARCHAR, "
+        "reason_code VARCHAR, reason_detail VARCHAR)"
+    )
+    with utf8_path(fp) as path:
+        if fp.file_format == "csv":
+            _stage_csv(con, path, fields, labels or {})
+        elif fp.file_format == "parquet":
+            _stage_parquet(con, path, fields)
+        else:
+            _stage_json(con, path, fp.file_format, fields)
+
+
+def csv_header(path: Path, encoding: str = "utf-8") -> tuple[str, list[str]]:
+    """Delimiter (the most frequent candidate on the header line) and column names."""
+    encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        line = handle.readline()
+    delimiter = max(CSV_DELIMITERS, key=line.count)
+    return delimiter, next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _field_columns(columns: list[str], fields: FieldMap, labels: Mapping[str, str]) -> dict[str, str | None]:
+    """Field -> source column (case-insensitive, `labels` maps exported header labels to names)."""
+    by_name: dict[str, str] = {}
+    for column in columns:
+        key = column.strip().lower()
+        by_name.setdefault(labels.get(key, key).lower(), column)
+    return {
+        field: next((by_name[a.lower()] for a in alternatives if a.lower() in by_name), None)
+        for field, alternatives in fields.items()
+    }
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _select_fields(mapping: dict[str, str | None], cast: bool = False) -> str:
+    def column(source: str) -> str:
+        return f"cast({_ident(source)} as varchar)" if cast else _ident(source)
+
+    return ", ".join(
+        f"{column(source) if source else 'cast(null as varchar)'} as {_ident(field)}"
+        for field, source in mapping.items()
+    )
+
+
+def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> None:
+    delimiter, columns = csv_header(path)
+    # DuckDB renames repeated headers; keep the first occurrence of each name.
+    unique = list(dict.fromkeys(columns))
+    if len(unique) != len(columns):
+        columns = [c if i == columns.index(c) else f"{c}_{i}" for i, c in enumerate(columns)]
+    mapping = _field_columns(columns, fields, labels)
+    column_types = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in columns) + "}"
+    con.execute("drop table if exists stage_csv_rejects; drop table if exists stage_csv_scans")
+    con.execute(
+        f"""create or replace temp table stage_rows as
+        select row_number() over () as ordinal, {_select_fields(mapping)}
+        from read_csv({quote_literal(str(path))}, header=true, auto_detect=false,
+            delim={quote_literal(delimiter)}, quote='"', escape='"', columns={column_types},
+            max_line_size={MAX_LINE_BYTES}, store_rejects=true,
+            rejects_table='stage_csv_rejects', rejects_scan='stage_csv_scans')"""
+    )
+    con.execute(
+        """insert into stage_rejects
+        select line, csv_line,
+            case when error_type in ('MISSING COLUMNS', 'TOO MANY COLUMNS') then 'bad_column_count'
+                 when error_type = 'INVALID UNICODE' then 'invalid_encoding' else 'bad_csv_row' end,
+            error_message
+        from (
+            -- DuckDB reports one error per missing column: keep the first error of each line.
+            select line, arg_min(csv_line, column_idx) as csv_line, arg_min(error_type, column_idx) as error_type,
+                arg_min(error_message, column_idx) as error_message
+            from stage_csv_rejects group by line)"""
+    )
+    # Valid rows are numbered by DuckDB in file order; add the rejected lines before each one
+    # (reject i at line r_i comes after r_i - 1 - i valid rows) to get its line number.
+    con.execute(
+        """create or replace temp table stage_records as
+        with rejects as (
+            select max(rank) as shift, threshold from (
+                select row_number() over (order by record_number) as rank,
+                       record_number - 1 - row_number() over (order by record_number) as threshold
+                from stage_rejects) group by threshold)
+        select r.ordinal + 1 + coalesce(j.shift, 0) as record_number, cast(null as varchar) as raw_record,
+               r.* exclude (ordinal)
+        from stage_rows r asof left join rejects j on r.ordinal > j.threshold"""
+    )
+    con.execute("drop table stage_rows")
+
+
+def _stage_parquet(con, path: Path, fields: FieldMap) -> None:
+    columns = [row[0] for row in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
+    mapping = _field_columns(columns, fields, {})
+    con.execute(
+        f"""create or replace temp table stage_records as
+        select file_row_number + 1 as record_number, cast(null as varchar) as raw_record,
+               {_select_fields(mapping, cast=True)}
+        from read_parquet({quote_literal(str(path))}, file_row_number=true)"""
+    )
+
+
+def _json_fields(fields: FieldMap, record: str = "raw_record") -> str:
+    def extract(alternatives: tuple[str, ...]) -> str:
+        paths = [f"json_extract_string({record}, {quote_literal('$.' + a)})" for a in alternatives]
+        return paths[0] if len(paths) == 1 else f"coalesce({', '.join(paths)})"
+
+    return ", ".join(f"{extract(alternatives)} as {_ident(field)}" for field, alternatives in fields.items())
+
+
+def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
+    source = quote_literal(str(path))
+    if file_format == "jsonl":
+        con.execute(
+            f"""create or replace temp table stage_lines as
+            select line_number, ltrim(line, chr(65279)) as line from (
+                select row_number() over () as line_number, line
+                from read_csv({source}, columns={{'line': 'VARCHAR'}}, header=false, auto_detect=false,
+                    delim=chr(1), quote='', escape='', max_line_size={MAX_LINE_BYTES}))
+            where trim(coalesce(line, '')) <> ''"""
+        )
+    else:
+        # A whole document: an array of records, or one object (a results page) per top-level value.
+        json_format = "array" if _first_char(path) == "[" else "unstructured"
+        try:
+            con.execute(
+                f"""create or replace temp table stage_lines as
+                select row_number() over () as line_number, json::varchar as line
+                from read_json_objects({source}, format='{json_format}', maximum_object_size=2147483647)"""
+            )
+        except duckdb.Error as error:
+            con.execute(
+                "create or replace temp table stage_lines (line_number BIGINT, line VARCHAR)"
+            )
+            con.execute(
+                "insert into stage_rejects values (0, ?, 'unparsable_file', ?)",
+                [_head_text(path), str(error)[:500]],
+            )
+    con.execute(
+        """insert into stage_rejects
+        select line_number, line,
+            case when not json_valid(line) then 'broken_json' else 'not_an_object' end,
+            case when not json_valid(line) then 'line is not valid JSON'
+                 else 'a ' || json_type(line) || ', not an object' end
+        from stage_lines where not json_valid(line) or json_type(line) <> 'OBJECT'"""
+    )
+    # Result pages ({"results": [...]}) are expanded into their records, numbered by position.
+    con.execute(
+        """create or replace temp table stage_objects as
+        select line_number, 0 as position, line as raw_record from stage_lines
+        where json_valid(line) and json_type(line) = 'OBJECT'
+          and coalesce(json_type(line, '$.results'), '') <> 'ARRAY'
+        union all
+        select line_number, unnest(range(1, cast(json_array_length(line, '$.results') as bigint) + 1)),
+               unnest(json_extract(line, '$.results[*]'))::varchar
+        from stage_lines
+        where json_valid(line) and json_type(line) = 'OBJECT' and json_type(line, '$.results') = 'ARRAY'"""
+    )
+    has_pages = con.execute("select count(*) from stage_objects where position > 0").fetchone()[0] > 0
+    numbering = "row_number() over (order by line_number, position)" if has_pages else "line_number"
+    con.execute(
+        f"""create or replace temp table stage_records as
+        select {numbering} as record_number, raw_record, {_json_fields(fields)}
+        from stage_objects"""
+    )
+    con.execute("drop table stage_lines; drop table stage_objects")
+
+
+def _head_text(path: Path, size: int = 2000) -> str:
+    with path.open("rb") as handle:
+        return handle.read(size).removeprefix(BOM).decode("utf-8", errors="replace")
+
+
+def _first_char(path: Path) -> str:
+    return _head_text(path, 4096).lstrip()[:1]
+

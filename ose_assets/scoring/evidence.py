@@ -1,0 +1,132 @@
+"""Evidence behind signal-based reasons: the most recent records (signals, BODACC, press) per company.
+
+scoring.signal_evidence keeps, per company, the EVIDENCE_PER_REASON most recent records of each
+(signal type, polarity) dated at or before the as-of date. That is enough to find the most recent
+records behind any feature (a union of signal types, a window ending at the as-of date, optionally a
+polarity), so the asset and the API attach evidence with the same Polars code from this small table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ose_assets.features.catalog import ARTICLES_EVIDENCE, FEATURE_CATALOG, WINDOW_MONTHS, Feature
+from ose_assets.settings import model_config
+
+EVIDENCE_PER_REASON = 3
+ARTICLES_KEY = ARTICLES_EVIDENCE[0]
+# Features counting only part of the linked articles: their evidence keeps that polarity only.
+EVIDENCE_POLARITY = {"negative_press_count_12m": -1}
+
+EVIDENCE_COLUMNS = {
+    "siren": pl.String,
+    "signal_type": pl.String,
+    "signal_family": pl.String,
+    "polarity": pl.Int8,
+    "event_date": pl.Date,
+    "kind": pl.String,
+    "source": pl.String,
+    "source_ref": pl.String,
+    "source_url": pl.String,
+}
+
+
+def signal_evidence_query(as_of: dt.date) -> str:
+    """Evidence records of the companies in features.company_features, dated at or before `as_of`.
+
+    kind: 'bodacc' (source_ref = BODACC announcement id), 'signal' (the feed's reference) or
+    'article' (source_ref = article_id, source_url = the article URL; signal_type = its event type).
+    """
+    families = ", ".join(
+        f"('{name}', '{spec['family']}')" for name, spec in model_config()["signal_types"].items()
+    )
+    min_confidence = float(model_config()["press"]["min_link_confidence"])
+    day = f"date '{as_of.isoformat()}'"
+    return f"""
+    with scored as (select distinct siren from features.company_features),
+    family_of(signal_type, signal_family) as (values {families}),
+    links as (
+        select article_id, siren from normalized.article_companies
+        where confidence >= {min_confidence} group by article_id, siren
+    ),
+    records as (
+        select s.siren, s.signal_type, s.signal_family, s.polarity::tinyint as polarity, s.event_date,
+            case when s.source = 'bodacc' then 'bodacc' else 'signal' end as kind,
+            s.source, coalesce(s.source_ref, s.signal_id) as source_ref, s.source_url,
+            null::timestamp as published_at
+        from normalized.signals s semi join scored using (siren)
+        where s.event_date <= {day}
+        union all
+        select l.siren, a.event_type, f.signal_family, a.polarity::tinyint, a.published_date,
+            'article', a.source, a.article_id, a.url, a.published_at
+        from links l semi join scored using (siren)
+        join normalized.articles a using (article_id)
+        left join family_of f on f.signal_type = a.event_type
+        where a.published_date <= {day}
+    )
+    select siren, signal_type, signal_family, polarity, event_date, kind, source, source_ref, source_url
+    from records
+    qualify row_number() over (
+        partition by siren, kind = 'article', signal_type, polarity
+        order by event_date desc, published_at desc nulls last, source_ref desc
+    ) <= {EVIDENCE_PER_REASON}
+    order by siren, event_date desc
+    """
+
+
+def evidence_map(catalog: list[Feature] = FEATURE_CATALOG) -> pl.DataFrame:
+    """feature -> evidence_key (a signal type, or the articles marker), window months, polarity filter."""
+    rows = [
+        (f.name, key, WINDOW_MONTHS.get(f.window), EVIDENCE_POLARITY.get(f.name))
+        for f in catalog
+        for key in f.evidence_signal_types
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "feature": pl.String,
+            "evidence_key": pl.String,
+            "window_months": pl.Int32,
+            "only_polarity": pl.Int8,
+        },
+        orient="row",
+    )
+
+
+def attach_evidence(reasons: pl.DataFrame, evidence: pl.DataFrame, catalog: list[Feature] = FEATURE_CATALOG):
+    """Add evidence (JSON list of {kind, id, url, date, type}), evidence_date and evidence_type (of the
+    most recent record) to reasons (reason_id, siren, as_of_date, feature): only records dated at or
+    before the as-of date and inside the feature's window, most recent first, at most EVIDENCE_PER_REASON.
+    """
+    keyed = evidence.with_columns(
+        evidence_key=pl.when(pl.col("kind") == "article").then(pl.lit(ARTICLES_KEY)).otherwise("signal_type")
+    )
+    window_start = pl.col("as_of_date").dt.offset_by(pl.format("-{}mo", pl.col("window_months")))
+    matched = (
+        reasons.select("reason_id", "siren", "as_of_date", "feature")
+        .join(evidence_map(catalog), on="feature")
+        .join(keyed, on=["siren", "evidence_key"])
+        .filter(
+            pl.col("event_date") <= pl.col("as_of_date"),
+            pl.col("window_months").is_null() | (pl.col("event_date") > window_start),
+            pl.col("only_polarity").is_null() | (pl.col("polarity") == pl.col("only_polarity")),
+        )
+        .sort(["reason_id", "event_date", "source_ref"], descending=[False, True, True])
+        .group_by("reason_id", maintain_order=True)
+        .head(EVIDENCE_PER_REASON)
+    )
+    record = pl.struct(
+        "kind",
+        pl.col("source_ref").alias("id"),
+        pl.col("source_url").alias("url"),
+        pl.col("event_date").dt.to_string("%Y-%m-%d").alias("date"),
+        pl.col("signal_type").alias("type"),
+    ).struct.json_encode()
+    summary = matched.group_by("reason_id").agg(
+        evidence=pl.format("[{}]", record.str.join(",")),
+        evidence_date=pl.col("event_date").first(),
+        evidence_type=pl.col("signal_type").first(),
+    )
+    return reasons.join(summary, on="reason_id", how="left").with_columns(pl.col("evidence").fill_null("[]"))

@@ -1,0 +1,85 @@
+"""scoring.score_history: one set of rows per as-of date; score change and trend read from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from ose_assets.warehouse import table_exists
+
+HISTORY_TABLE = "scoring.score_history"
+# Trend over the last TREND_RUNS scoring runs (as-of dates), this one included: the least-squares slope
+# of the score against the run index (1, 2, …), in points per run. |slope| < TREND_SLOPE_POINTS is steady.
+TREND_RUNS = 4
+TREND_SLOPE_POINTS = 1.0
+
+
+def append_history(con: duckdb.DuckDBPyConnection) -> int:
+    """Append this run's scores (scoring.company_scores) to score_history, replacing the rows of the
+    same as-of date, in one transaction. Returns the number of rows written."""
+    con.execute("create schema if not exists scoring")
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"""create table if not exists {HISTORY_TABLE} (
+                siren varchar, scored_at timestamp, as_of_date date, score double, band varchar,
+                model_version varchar)"""
+        )
+        con.execute(
+            f"delete from {HISTORY_TABLE} where as_of_date in (select distinct as_of_date from scoring.company_scores)"
+        )
+        con.execute(
+            f"""insert into {HISTORY_TABLE}
+            select siren, scored_at, as_of_date, score, band, model_version from scoring.company_scores"""
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return con.execute("select count(*) from scoring.company_scores").fetchone()[0]
+
+
+def history_context(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """score_change (against the latest earlier run) and trend per siren, from scoring.score_history.
+
+    Runs are as-of dates (one set of rows per as-of date); the current run's scores come from `scores`
+    (siren, score), so re-scoring an as-of date never compares it with itself.
+    """
+    current = scores.select("siren", "score").to_arrow()  # noqa: F841  (DuckDB reads it by name)
+    history = (
+        f"""select siren, as_of_date, score from scoring.score_history
+        where as_of_date in (select distinct as_of_date from scoring.score_history where as_of_date < $as_of
+                             order by as_of_date desc limit {TREND_RUNS - 1})"""
+        if table_exists(con, HISTORY_TABLE)
+        else "select null::varchar as siren, null::date as as_of_date, null::double as score where false"
+    )
+    return con.execute(
+        f"""
+        with past as ({history}),
+        runs as (
+            select as_of_date, row_number() over (order by as_of_date) as run_index
+            from (select distinct as_of_date from past union select $as_of::date)
+        ),
+        points as (
+            select siren, as_of_date, score from past
+            union all select siren, $as_of::date, score from current
+        ),
+        previous as (
+            select siren, score as previous_score from past where as_of_date = (select max(as_of_date) from past)
+        ),
+        slopes as (
+            select p.siren, regr_slope(p.score, r.run_index) as slope, count(*) as points
+            from points p join runs r using (as_of_date) group by p.siren
+        )
+        select c.siren,
+            round(c.score - v.previous_score, 1) as score_change,
+            case when s.points < 2 or abs(s.slope) < {TREND_SLOPE_POINTS} then 'steady'
+                 when s.slope > 0 then 'improving' else 'declining' end as trend
+        from current c
+        left join previous v using (siren)
+        left join slopes s using (siren)
+        """,
+        {"as_of": as_of},
+    ).pl()

@@ -1,0 +1,76 @@
+"""The serving copy: a separate DuckDB file the API and analysts read, replaced atomically.
+
+A new file is built next to the published one under a temporary name (ATTACHed to the warehouse
+connection, filled with CREATE TABLE … AS SELECT, checkpointed, DETACHed), then os.replace()d onto
+ose_serving.duckdb. A reader that opened the old file keeps reading the old inode, a consistent
+snapshot; the next open sees the new file whole. Nothing ever writes into the published file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+SERVING_HISTORY_RUNS = 12
+SERVING_ALIAS = "serving_new"
+
+
+def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str]:
+    """Serving table -> query over the warehouse. Sorted by SIREN: point lookups read one row group."""
+    features = ", ".join(f'f."{name}"' for name in feature_names)
+    return {
+        "company_scores": "select * from scoring.company_scores order by siren",
+        "score_reasons": "select * from scoring.score_reasons order by siren, direction desc, reason_rank",
+        "top_opportunities": "select * from scoring.top_opportunities order by segment, segment_rank",
+        "score_history": f"""select * from scoring.score_history
+            where as_of_date in (select distinct as_of_date from scoring.score_history
+                                 order by as_of_date desc limit {int(history_runs)})
+            order by siren, as_of_date""",
+        "company_features": f"""select f.siren, f.as_of_date, {features}
+            from features.company_features f semi join scoring.company_scores s using (siren)
+            order by f.siren""",
+        "signal_evidence": "select * from scoring.signal_evidence order by siren, event_date desc",
+        "served_model": """select model_version, model_kind, run_id, model_bytes, as_of_date, scored_at,
+            $published_at::timestamp as published_at, scored_companies from scoring.served_model""",
+    }
+
+
+def publish_serving_copy(
+    con: duckdb.DuckDBPyConnection,
+    serving_path: Path,
+    feature_names: list[str],
+    history_runs: int = SERVING_HISTORY_RUNS,
+    published_at: dt.datetime | None = None,
+) -> dict[str, int]:
+    """Build a new serving file from the warehouse tables and atomically replace `serving_path` with it.
+
+    Returns the row count of each published table.
+    """
+    published_at = published_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    serving_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = serving_path.with_name(f".{serving_path.stem}.{uuid.uuid4().hex}.tmp.duckdb")
+    quoted = str(temp_path).replace("'", "''")
+    counts = {}
+    con.execute(f"attach '{quoted}' as {SERVING_ALIAS}")
+    try:
+        for table, query in serving_tables(feature_names, history_runs).items():
+            params = {"published_at": published_at} if "$published_at" in query else None
+            con.execute(f"create table {SERVING_ALIAS}.{table} as {query}", params)
+            counts[table] = con.execute(f"select count(*) from {SERVING_ALIAS}.{table}").fetchone()[0]
+        # Everything in the main file, no WAL left behind: the file is complete on its own.
+        con.execute(f"checkpoint {SERVING_ALIAS}")
+        con.execute(f"detach {SERVING_ALIAS}")
+        os.replace(temp_path, serving_path)
+    except BaseException:
+        if SERVING_ALIAS in {
+            name for (name,) in con.execute("select database_name from duckdb_databases()").fetchall()
+        }:
+            con.execute(f"detach {SERVING_ALIAS}")
+        for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    return counts

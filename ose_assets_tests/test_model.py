@@ -1,0 +1,229 @@
+"""model.opportunity_model: fit, calibration, promotion rule, cold start, reproducibility, Dagster run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pytest
+
+from ose_assets.features.catalog import categorical_feature_names, model_feature_names
+from ose_assets.model import assets as model_assets
+from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, load_training_frame, train_and_publish
+from ose_assets.model.registry import Evaluation, decide_promotion
+from ose_assets.model.served_model import CHAMPION_ALIAS, ServedModel, load_champion
+from ose_assets.model.train import fit_model, with_validation_roles
+from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
+from ose_assets.settings import OSESettings, model_config
+from ose_assets.training import assets as training_assets
+from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
+from ose_assets.warehouse import AS_OF_TAG
+from ose_assets_tests.training_fixtures import AS_OF, make_normalized
+
+RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
+TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
+
+
+def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
+    make_normalized(con, **fixture)
+    settings = model_config()["training"]
+    horizon = int(settings["horizon_days"])
+    plan = plan_splits(
+        snapshot_dates(AS_OF, int(settings["history_months"]), horizon), horizon,
+        int(settings["test_months"]), int(settings["validation_months"]),
+    )
+    build_training_set(con, plan, horizon)
+
+
+def _root(tmp_path):
+    settings = OSESettings(data_dir=tmp_path)
+    resources = build_resources(settings)
+    return settings, resources
+
+
+def _tag(resources, version: str, key: str) -> str:
+    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
+
+
+def _champion_version(resources) -> str:
+    return str(resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version)
+
+
+# ---- the promotion rule ------------------------------------------------------------------------
+def test_promotion_rule_both_ways():
+    champion = Evaluation("xgboost", "3", roc_auc=0.80, ece=0.010)
+    better = Evaluation("xgboost", None, roc_auc=0.81, ece=0.012)
+    within_tolerance = Evaluation("xgboost", None, roc_auc=0.796, ece=0.015)
+    worse_auc = Evaluation("xgboost", None, roc_auc=0.79, ece=0.005)
+    worse_ece = Evaluation("xgboost", None, roc_auc=0.85, ece=0.03)
+    assert decide_promotion(better, champion, RULES)[0]
+    assert decide_promotion(within_tolerance, champion, RULES)[0]
+    promoted, reason = decide_promotion(worse_auc, champion, RULES)
+    assert not promoted and "0.7900" in reason and "0.8000" in reason
+    assert not decide_promotion(worse_ece, champion, RULES)[0]
+    assert decide_promotion(better, None, RULES) == (True, "no champion yet")
+    prior = Evaluation("rules_prior", "1", None, None)
+    assert decide_promotion(worse_auc, prior, RULES)[0]  # a learned model always beats the prior
+    assert decide_promotion(Evaluation("rules_prior", None, None, None), prior, RULES)[0]
+    assert not decide_promotion(Evaluation("rules_prior", None, None, None), champion, RULES)[0]
+
+
+# ---- learned models on one synthetic warehouse ----------------------------------------------------
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory):
+    settings, resources = _root(tmp_path_factory.mktemp("model"))
+    con = duckdb.connect(str(settings.warehouse_path))
+    _build(con, companies=1500)
+    yield con, resources
+    con.close()
+
+
+def test_reproducible_fit(learned):
+    con, _ = learned
+    config = model_config()
+    frame = with_validation_roles(load_training_frame(con), config["training"]["early_stopping_share"])
+    args = (frame, model_feature_names(), categorical_feature_names(), config["xgboost"], config["training"])
+    first, second = fit_model(*args), fit_model(*args)
+    assert first.served.booster_raw == second.served.booster_raw
+    assert first.served.calibrator == second.served.calibrator
+    assert np.array_equal(first.served.predict_score(frame), second.served.predict_score(frame))
+    assert first.params["nthread"] == config["xgboost"]["nthread"]
+
+
+def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch):
+    con, resources = learned
+    xgb_config = model_config()["xgboost"]
+    with monkeypatch.context() as weak:
+        # A stump forest of 3 rounds: a clearly weaker model on the same data.
+        weak.setitem(xgb_config, "max_depth", 1)
+        weak.setitem(xgb_config, "n_estimators", 3)
+        weak.setitem(xgb_config, "early_stopping_rounds", 3)
+        first = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
+    assert first.promoted and first.reason == "no champion yet"
+
+    strong = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=1))
+    assert strong.promoted, strong.reason
+    assert strong.metrics["roc_auc"] > first.metrics["roc_auc"]
+    assert _champion_version(resources) == strong.served.version
+
+    with monkeypatch.context() as weak:
+        weak.setitem(xgb_config, "max_depth", 1)
+        weak.setitem(xgb_config, "n_estimators", 3)
+        weak.setitem(xgb_config, "early_stopping_rounds", 3)
+        worse = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=2))
+    assert not worse.promoted and "ROC-AUC too low" in worse.reason
+    # The champion was re-scored on the same test rows: its AUC there is the strong model's.
+    assert worse.champion_test_roc_auc == pytest.approx(strong.metrics["roc_auc"])
+    assert _champion_version(resources) == strong.served.version
+    assert _tag(resources, worse.served.version, "promotion_decision") == "not_promoted"
+    assert _tag(resources, worse.served.version, "promotion_reason") == worse.reason
+    assert _tag(resources, strong.served.version, "model_kind") == "xgboost"
+
+    versions = con.execute(
+        f"select version, promoted, is_champion, champion_version from {MODEL_VERSIONS_TABLE} order by version"
+    ).fetchall()
+    v_strong = int(strong.served.version)
+    assert [(v, p) for v, p, *_ in versions][-3:] == [(v_strong - 1, True), (v_strong, True), (v_strong + 1, False)]
+    assert [v for v, _, is_champion, _ in versions if is_champion] == [v_strong]
+
+    champion = load_champion(resources["mlflow"])
+    assert champion.kind == "xgboost" and champion.version == strong.served.version
+    assert champion.calibrator["method"] in ("isotonic", "platt")
+    frame = load_training_frame(con).head(200)
+    scores = champion.predict_score(frame)
+    contributions, base = champion.contributions(frame, exact=True)
+    assert np.all((scores >= 0) & (scores <= 100))
+    assert np.allclose(contributions.sum(axis=1) + base, scores, atol=1e-6)
+
+
+def test_test_metrics_are_sane(learned):
+    con, resources = learned
+    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=3))
+    metrics = outcome.metrics
+    assert metrics["roc_auc"] > 0.7
+    assert metrics["ece"] < 0.03
+    assert metrics["top_decile_lift"] > 2
+    assert set(outcome.segments["segment_type"].unique()) == {"naf_section", "region_code", "size_band"}
+    assert set(outcome.plots) == {"shap_summary.png", "calibration_curve.png", "gains_lift.png"}
+    assert all(png.startswith(b"\x89PNG") for png in outcome.plots.values())
+    card = outcome.card_markdown
+    assert "## Promotion decision" in card and "data:image/png;base64," in card and "## Known limits" in card
+    run = resources["mlflow"].client().get_run(outcome.served.run_id)
+    artifacts = {a.path for a in resources["mlflow"].client().list_artifacts(run.info.run_id)}
+    assert {"served_model.json", "model_card.md", "training_fingerprint.json", "feature_list.json",
+            "calibrator.json", "plots"} <= artifacts
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
+
+
+# ---- cold start -----------------------------------------------------------------------------------
+def test_cold_start_serves_the_rules_prior_then_a_learned_model_replaces_it(tmp_path):
+    settings, resources = _root(tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    _build(con, companies=600, open_rate=0.02)  # a handful of wins
+    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
+    assert outcome.served.kind == "rules_prior" and outcome.promoted
+    assert _tag(resources, outcome.served.version, "model_kind") == "rules_prior"
+    champion = load_champion(resources["mlflow"])
+    assert champion.kind == "rules_prior"
+    frame = load_training_frame(con)
+    scores = champion.predict_score(frame)
+    assert np.all((scores >= 0) & (scores <= 100)) and scores.std() > 0
+    contributions, base = champion.contributions(frame.head(50), exact=True)
+    assert np.allclose(contributions.sum(axis=1) + base, scores[:50], atol=1e-6)
+    # The prior's weights follow the signal vocabulary's signs.
+    assert champion.prior["weights"]["decayed_signal_intensity"] > 0 > champion.prior["weights"]["has_red_flag"]
+
+    _build(con, companies=1500)  # labels arrive
+    learned = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(days=7))
+    assert learned.served.kind == "xgboost" and learned.promoted and "replaces the rules prior" in learned.reason
+    assert load_champion(resources["mlflow"]).kind == "xgboost"
+    con.close()
+
+
+def test_no_outcomes_at_all_never_crashes(tmp_path):
+    settings, resources = _root(tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    _build(con, companies=100, open_rate=0.0)
+    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
+    assert outcome.served.kind == "rules_prior" and outcome.metrics["roc_auc"] is None
+    # Empty training set (no company, no snapshot): still a prior, still registered.
+    con.execute("delete from training.training_set")
+    empty = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=1))
+    assert empty.served.kind == "rules_prior" and empty.promoted
+    assert ServedModel.from_bytes(empty.served.to_bytes()).predict_score(load_training_frame(con)).shape == (0,)
+    con.close()
+
+
+# ---- the Dagster assets ---------------------------------------------------------------------------
+def test_materialize_training_set_and_model(tmp_path):
+    settings, resources = _root(tmp_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        make_normalized(con, companies=1000)
+    result = dg.materialize(
+        [
+            training_assets.training_set,
+            training_assets.training_set_time_split,
+            model_assets.opportunity_model,
+            model_assets.champion_above_auc_floor,
+        ],
+        resources=resources,
+        tags={AS_OF_TAG: AS_OF.isoformat()},
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.asset_check_key.name for c in checks} == {"training_set_time_split", "champion_above_auc_floor"}
+    assert all(c.passed for c in checks)
+    training_metadata = result.asset_materializations_for_node("training__training_set")[0].metadata
+    assert training_metadata["test_snapshots"].value.startswith("2025-01-31 .. 2025-03-31")
+    model_events = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("opportunity_model")
+    }
+    metadata = model_events["model/opportunity_model"]
+    assert metadata["model_kind"].value == "xgboost" and metadata["promoted"].value is True
+    assert "data:image/png;base64," in metadata["plot_calibration_curve"].value
+    assert "data:image/png;base64," in metadata["model_card"].value
+    assert model_events["model/model_versions"]["dagster/row_count"].value == 1
+    assert load_champion(resources["mlflow"]).version == metadata["model_version"].value
