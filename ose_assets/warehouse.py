@@ -32,8 +32,12 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, query: str, params
 
 def replace_table_from_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
     """Atomically replace `schema.table` with a Polars frame."""
-    arrow_frame = frame.to_arrow()  # noqa: F841  (DuckDB reads the local variable by name)
-    return replace_table(con, table, "select * from arrow_frame")
+    view = f"__frame_{table.replace('.', '_')}"
+    con.register(view, frame.to_arrow())
+    try:
+        return replace_table(con, table, f"select * from {view}")
+    finally:
+        con.unregister(view)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -25,7 +25,7 @@ EXPECTED_TABLES = [
 
 
 def test_definitions_resolve():
-    defs.validate_loadable()
+    dg.Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert set(EXPECTED_TABLES) <= keys

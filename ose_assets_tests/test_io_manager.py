@@ -73,3 +73,16 @@ def test_loader_works_without_the_removed_arrow_method(tmp_path):
         dg.build_input_context(), table_slice, _ConnectionWithoutArrow(con)
     )
     assert loaded.to_dicts() == [{"siren": "732829320", "score": 1.5}]
+
+
+def test_replace_table_from_frame_replaces_schema_and_rows(tmp_path):
+    from ose_assets.warehouse import replace_table_from_frame
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert replace_table_from_frame(con, "scoring.sample", pl.DataFrame({"siren": ["732829320"]})) == 1
+    frame = pl.DataFrame({"siren": ["732829320", "552100554"], "score": [1.0, 2.0]})
+    assert replace_table_from_frame(con, "scoring.sample", frame) == 2
+    assert con.execute("select * from scoring.sample order by siren").fetchall() == [
+        ("552100554", 2.0),
+        ("732829320", 1.0),
+    ]

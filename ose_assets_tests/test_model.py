@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import dagster as dg
 import duckdb
 import numpy as np
 import pytest
 
 from ose_assets.features.catalog import categorical_feature_names, model_feature_names
-from ose_assets.model import assets as model_assets
 from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, load_training_frame, train_and_publish
 from ose_assets.model.registry import Evaluation, decide_promotion
-from ose_assets.model.served_model import CHAMPION_ALIAS, ServedModel, load_champion
+from ose_assets.model.served_model import CHAMPION_ALIAS, load_champion
 from ose_assets.model.train import fit_model, with_validation_roles
 from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
 from ose_assets.settings import OSESettings, model_config
-from ose_assets.training import assets as training_assets
 from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
-from ose_assets.warehouse import AS_OF_TAG
 from ose_assets_tests.training_fixtures import AS_OF, make_normalized
 
 RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
@@ -31,8 +27,10 @@ def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
     settings = model_config()["training"]
     horizon = int(settings["horizon_days"])
     plan = plan_splits(
-        snapshot_dates(AS_OF, int(settings["history_months"]), horizon), horizon,
-        int(settings["test_months"]), int(settings["validation_months"]),
+        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
+        horizon,
+        int(settings["test_months"]),
+        int(settings["validation_months"]),
     )
     build_training_set(con, plan, horizon)
 
@@ -48,7 +46,9 @@ def _tag(resources, version: str, key: str) -> str:
 
 
 def _champion_version(resources) -> str:
-    return str(resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version)
+    return str(
+        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
+    )
 
 
 # ---- the promotion rule ------------------------------------------------------------------------
@@ -122,10 +122,15 @@ def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch
     assert _tag(resources, strong.served.version, "model_kind") == "xgboost"
 
     versions = con.execute(
-        f"select version, promoted, is_champion, champion_version from {MODEL_VERSIONS_TABLE} order by version"
+        f"select version, promoted, is_champion, champion_version from {MODEL_VERSIONS_TABLE} "
+        "order by version"
     ).fetchall()
     v_strong = int(strong.served.version)
-    assert [(v, p) for v, p, *_ in versions][-3:] == [(v_strong - 1, True), (v_strong, True), (v_strong + 1, False)]
+    assert [(v, p) for v, p, *_ in versions][-3:] == [
+        (v_strong - 1, True),
+        (v_strong, True),
+        (v_strong + 1, False),
+    ]
     assert [v for v, _, is_champion, _ in versions if is_champion] == [v_strong]
 
     champion = load_champion(resources["mlflow"])
@@ -152,78 +157,12 @@ def test_test_metrics_are_sane(learned):
     assert "## Promotion decision" in card and "data:image/png;base64," in card and "## Known limits" in card
     run = resources["mlflow"].client().get_run(outcome.served.run_id)
     artifacts = {a.path for a in resources["mlflow"].client().list_artifacts(run.info.run_id)}
-    assert {"served_model.json", "model_card.md", "training_fingerprint.json", "feature_list.json",
-            "calibrator.json", "plots"} <= artifacts
+    assert {
+        "served_model.json",
+        "model_card.md",
+        "training_fingerprint.json",
+        "feature_list.json",
+        "calibrator.json",
+        "plots",
+    } <= artifacts
     assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
-
-
-# ---- cold start -----------------------------------------------------------------------------------
-def test_cold_start_serves_the_rules_prior_then_a_learned_model_replaces_it(tmp_path):
-    settings, resources = _root(tmp_path)
-    con = duckdb.connect(str(settings.warehouse_path))
-    _build(con, companies=600, open_rate=0.02)  # a handful of wins
-    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
-    assert outcome.served.kind == "rules_prior" and outcome.promoted
-    assert _tag(resources, outcome.served.version, "model_kind") == "rules_prior"
-    champion = load_champion(resources["mlflow"])
-    assert champion.kind == "rules_prior"
-    frame = load_training_frame(con)
-    scores = champion.predict_score(frame)
-    assert np.all((scores >= 0) & (scores <= 100)) and scores.std() > 0
-    contributions, base = champion.contributions(frame.head(50), exact=True)
-    assert np.allclose(contributions.sum(axis=1) + base, scores[:50], atol=1e-6)
-    # The prior's weights follow the signal vocabulary's signs.
-    assert champion.prior["weights"]["decayed_signal_intensity"] > 0 > champion.prior["weights"]["has_red_flag"]
-
-    _build(con, companies=1500)  # labels arrive
-    learned = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(days=7))
-    assert learned.served.kind == "xgboost" and learned.promoted and "replaces the rules prior" in learned.reason
-    assert load_champion(resources["mlflow"]).kind == "xgboost"
-    con.close()
-
-
-def test_no_outcomes_at_all_never_crashes(tmp_path):
-    settings, resources = _root(tmp_path)
-    con = duckdb.connect(str(settings.warehouse_path))
-    _build(con, companies=100, open_rate=0.0)
-    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
-    assert outcome.served.kind == "rules_prior" and outcome.metrics["roc_auc"] is None
-    # Empty training set (no company, no snapshot): still a prior, still registered.
-    con.execute("delete from training.training_set")
-    empty = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=1))
-    assert empty.served.kind == "rules_prior" and empty.promoted
-    assert ServedModel.from_bytes(empty.served.to_bytes()).predict_score(load_training_frame(con)).shape == (0,)
-    con.close()
-
-
-# ---- the Dagster assets ---------------------------------------------------------------------------
-def test_materialize_training_set_and_model(tmp_path):
-    settings, resources = _root(tmp_path)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        make_normalized(con, companies=1000)
-    result = dg.materialize(
-        [
-            training_assets.training_set,
-            training_assets.training_set_time_split,
-            model_assets.opportunity_model,
-            model_assets.champion_above_auc_floor,
-        ],
-        resources=resources,
-        tags={AS_OF_TAG: AS_OF.isoformat()},
-    )
-    assert result.success
-    checks = result.get_asset_check_evaluations()
-    assert {c.asset_check_key.name for c in checks} == {"training_set_time_split", "champion_above_auc_floor"}
-    assert all(c.passed for c in checks)
-    training_metadata = result.asset_materializations_for_node("training__training_set")[0].metadata
-    assert training_metadata["test_snapshots"].value.startswith("2025-01-31 .. 2025-03-31")
-    model_events = {
-        m.asset_key.to_user_string(): m.metadata
-        for m in result.asset_materializations_for_node("opportunity_model")
-    }
-    metadata = model_events["model/opportunity_model"]
-    assert metadata["model_kind"].value == "xgboost" and metadata["promoted"].value is True
-    assert "data:image/png;base64," in metadata["plot_calibration_curve"].value
-    assert "data:image/png;base64," in metadata["model_card"].value
-    assert model_events["model/model_versions"]["dagster/row_count"].value == 1
-    assert load_champion(resources["mlflow"]).version == metadata["model_version"].value

@@ -21,10 +21,10 @@ from ose_assets.scoring.explain import REASON_SCHEMA, explain, top_factors
 from ose_assets.scoring.history import append_history, history_context
 from ose_assets.scoring.ranking import (
     band_expr,
+    build_top_opportunities,
     exclusion_expr,
     rank_segments,
     segment_count_mismatches,
-    build_top_opportunities,
 )
 from ose_assets.scoring.reasons import SIGNAL_TYPE_LABELS, TEMPLATES, render_reasons
 from ose_assets.scoring.scores import score_companies
@@ -118,24 +118,41 @@ def make_companies(features: pl.DataFrame) -> pl.DataFrame:
         "naf_section",
         pl.lit("Information et communication").alias("naf_section_label"),
         "region_code",
-        pl.col("region_code").replace_strict({"11": "Île-de-France", "84": "Auvergne-Rhône-Alpes",
-                                              "93": "PACA"}, default="?").alias("region_name"),
+        pl.col("region_code")
+        .replace_strict({"11": "Île-de-France", "84": "Auvergne-Rhône-Alpes", "93": "PACA"}, default="?")
+        .alias("region_name"),
     )
 
 
 def signal(siren, day, signal_type, ref, source="france_travail", url=None):
     spec = model_config()["signal_types"][signal_type]
     return {
-        "signal_id": f"sig-{ref}", "siren": siren, "event_date": day, "signal_type": signal_type,
-        "signal_family": spec["family"], "polarity": spec["polarity"], "magnitude": None, "source": source,
-        "source_ref": ref, "source_url": url, "description": signal_type,
+        "signal_id": f"sig-{ref}",
+        "siren": siren,
+        "event_date": day,
+        "signal_type": signal_type,
+        "signal_family": spec["family"],
+        "polarity": spec["polarity"],
+        "magnitude": None,
+        "source": source,
+        "source_ref": ref,
+        "source_url": url,
+        "description": signal_type,
     }
 
 
 SIGNAL_SCHEMA = {
-    "signal_id": pl.String, "siren": pl.String, "event_date": pl.Date, "signal_type": pl.String,
-    "signal_family": pl.String, "polarity": pl.Int8, "magnitude": pl.Float64, "source": pl.String,
-    "source_ref": pl.String, "source_url": pl.String, "description": pl.String,
+    "signal_id": pl.String,
+    "siren": pl.String,
+    "event_date": pl.Date,
+    "signal_type": pl.String,
+    "signal_family": pl.String,
+    "polarity": pl.Int8,
+    "magnitude": pl.Float64,
+    "source": pl.String,
+    "source_ref": pl.String,
+    "source_url": pl.String,
+    "description": pl.String,
 }
 
 
@@ -148,14 +165,26 @@ def write_warehouse(path, features, signals=(), articles=(), links=()) -> duckdb
         "normalized.signals": pl.DataFrame(list(signals), schema=SIGNAL_SCHEMA),
         "normalized.articles": pl.DataFrame(
             list(articles),
-            schema={"article_id": pl.String, "url": pl.String, "published_date": pl.Date,
-                    "published_at": pl.Datetime("us"), "title": pl.String, "text": pl.String,
-                    "source": pl.String, "event_type": pl.String, "polarity": pl.Int8},
+            schema={
+                "article_id": pl.String,
+                "url": pl.String,
+                "published_date": pl.Date,
+                "published_at": pl.Datetime("us"),
+                "title": pl.String,
+                "text": pl.String,
+                "source": pl.String,
+                "event_type": pl.String,
+                "polarity": pl.Int8,
+            },
         ),
         "normalized.article_companies": pl.DataFrame(
             list(links),
-            schema={"article_id": pl.String, "siren": pl.String, "match_method": pl.String,
-                    "confidence": pl.Float64},
+            schema={
+                "article_id": pl.String,
+                "siren": pl.String,
+                "match_method": pl.String,
+                "confidence": pl.Float64,
+            },
         ),
     }
     for table, frame in frames.items():
@@ -169,8 +198,13 @@ def reasons_frame(rows: list[dict]) -> pl.DataFrame:
     base = {"value": None, "feature_value": None, "evidence_date": None, "evidence_type": None}
     return pl.DataFrame(
         [{**base, **row} for row in rows],
-        schema={"feature": pl.String, "value": pl.Float64, "feature_value": pl.String,
-                "evidence_date": pl.Date, "evidence_type": pl.String},
+        schema={
+            "feature": pl.String,
+            "value": pl.Float64,
+            "feature_value": pl.String,
+            "evidence_date": pl.Date,
+            "evidence_type": pl.String,
+        },
     )
 
 
@@ -189,8 +223,12 @@ def test_reason_sentences_read_like_a_salesperson_would_say_them():
         {"feature": "hiring_signals_3m", "value": 3.0},
         {"feature": "hiring_signals_3m", "value": 1.0},
         {"feature": "hiring_signals_3m", "value": 0.0},
-        {"feature": "has_collective_procedure", "value": 1.0, "evidence_date": dt.date(2026, 3, 12),
-         "evidence_type": "receivership"},
+        {
+            "feature": "has_collective_procedure",
+            "value": 1.0,
+            "evidence_date": dt.date(2026, 3, 12),
+            "evidence_type": "receivership",
+        },
         {"feature": "has_collective_procedure", "value": 1.0},
         {"feature": "company_age_years", "value": 2.7},
         {"feature": "days_since_last_signal", "value": 430.0},
@@ -225,9 +263,13 @@ def test_top_factors_are_signed_ordered_and_vectorised():
         ]
     )
     rows, columns, is_up, rank, points = top_factors(contributions, 3)
-    first = [(int(c), bool(u), int(r)) for row, c, u, r in zip(rows, columns, is_up, rank, strict=True) if row == 0]
+    first = [
+        (int(c), bool(u), int(r)) for row, c, u, r in zip(rows, columns, is_up, rank, strict=True) if row == 0
+    ]
     assert first == [(0, True, 1), (5, True, 2), (2, True, 3), (3, False, 1), (1, False, 2)]
-    second = [(int(c), bool(u), int(r)) for row, c, u, r in zip(rows, columns, is_up, rank, strict=True) if row == 1]
+    second = [
+        (int(c), bool(u), int(r)) for row, c, u, r in zip(rows, columns, is_up, rank, strict=True) if row == 1
+    ]
     assert second == [(0, False, 1), (1, False, 2), (2, False, 3)]  # no positive factor: no 'up' reason
     assert np.all(points[is_up] > 0) and np.all(points[~is_up] < 0)
 
@@ -252,7 +294,9 @@ def test_explain_reasons_follow_contributions_and_differ_between_companies():
         points = group.sort("reason_rank")["contribution_points"].to_list()
         assert all(p > 0 for p in points) if direction == "up" else all(p < 0 for p in points)
         assert points == sorted(points, reverse=direction == "up")
-    per_company = reasons.group_by("siren").agg(pl.col("reason_fr").sort()).sort("siren")["reason_fr"].to_list()
+    per_company = (
+        reasons.group_by("siren").agg(pl.col("reason_fr").sort()).sort("siren")["reason_fr"].to_list()
+    )
     assert len({tuple(r) for r in per_company}) == 3
     # Contributions sum to score minus base (the model's own guarantee, surfaced as points).
     contributions, base = model.contributions(features)
@@ -273,15 +317,39 @@ def test_evidence_lists_most_recent_records_dated_up_to_as_of(tmp_path):
         signal(siren, dt.date(2026, 3, 12), "receivership", "A202600123", source="bodacc"),
     ]
     articles = [
-        {"article_id": "art-1", "url": "https://news/1", "published_date": dt.date(2026, 6, 2),
-         "published_at": dt.datetime(2026, 6, 2, 8), "title": "t", "text": "x", "source": "presse",
-         "event_type": "hiring", "polarity": 1},
-        {"article_id": "art-2", "url": "https://news/2", "published_date": dt.date(2026, 6, 3),
-         "published_at": dt.datetime(2026, 6, 3, 8), "title": "t", "text": "x", "source": "presse",
-         "event_type": "layoffs", "polarity": -1},
-        {"article_id": "art-weak", "url": "https://news/3", "published_date": dt.date(2026, 6, 4),
-         "published_at": dt.datetime(2026, 6, 4, 8), "title": "t", "text": "x", "source": "presse",
-         "event_type": "other", "polarity": 0},
+        {
+            "article_id": "art-1",
+            "url": "https://news/1",
+            "published_date": dt.date(2026, 6, 2),
+            "published_at": dt.datetime(2026, 6, 2, 8),
+            "title": "t",
+            "text": "x",
+            "source": "presse",
+            "event_type": "hiring",
+            "polarity": 1,
+        },
+        {
+            "article_id": "art-2",
+            "url": "https://news/2",
+            "published_date": dt.date(2026, 6, 3),
+            "published_at": dt.datetime(2026, 6, 3, 8),
+            "title": "t",
+            "text": "x",
+            "source": "presse",
+            "event_type": "layoffs",
+            "polarity": -1,
+        },
+        {
+            "article_id": "art-weak",
+            "url": "https://news/3",
+            "published_date": dt.date(2026, 6, 4),
+            "published_at": dt.datetime(2026, 6, 4, 8),
+            "title": "t",
+            "text": "x",
+            "source": "presse",
+            "event_type": "other",
+            "polarity": 0,
+        },
     ]
     links = [
         {"article_id": "art-1", "siren": siren, "match_method": "siren", "confidence": 1.0},
@@ -297,8 +365,14 @@ def test_evidence_lists_most_recent_records_dated_up_to_as_of(tmp_path):
             "reason_id": [0, 1, 2, 3, 4, 5],
             "siren": [siren] * 5 + [features["siren"][1]],
             "as_of_date": [AS_OF] * 6,
-            "feature": ["hiring_signals_3m", "hiring_signals_12m", "has_collective_procedure",
-                        "negative_press_count_12m", "company_age_years", "hiring_signals_3m"],
+            "feature": [
+                "hiring_signals_3m",
+                "hiring_signals_12m",
+                "has_collective_procedure",
+                "negative_press_count_12m",
+                "company_age_years",
+                "hiring_signals_3m",
+            ],
         }
     )
     attached = attach_evidence(reasons, evidence).sort("reason_id")
@@ -307,19 +381,30 @@ def test_evidence_lists_most_recent_records_dated_up_to_as_of(tmp_path):
     assert parsed[0][2]["url"] == "https://ft/1" and parsed[0][0]["date"] == "2026-06-25"
     assert {e["kind"] for e in parsed[0]} == {"signal"}
     assert [e["id"] for e in parsed[2]] == ["A202600123"] and parsed[2][0]["kind"] == "bodacc"
-    assert attached["evidence_date"][2] == dt.date(2026, 3, 12) and attached["evidence_type"][2] == "receivership"
+    assert (
+        attached["evidence_date"][2] == dt.date(2026, 3, 12)
+        and attached["evidence_type"][2] == "receivership"
+    )
     assert [(e["id"], e["url"], e["kind"]) for e in parsed[3]] == [("art-2", "https://news/2", "article")]
     assert parsed[4] == [] and parsed[5] == []  # company attribute; a company without signals
 
 
 # ---- ranking, gating, ties, segments --------------------------------------------------------------
 def scores_frame(rows: list[tuple]) -> pl.DataFrame:
-    """rows: (siren, score, region_code, naf_section, last_positive_signal_date, collective, radiated, closed)."""
+    """rows: (siren, score, region_code, naf_section, last_positive_signal_date,
+    has_collective_procedure, is_radiated, is_closed)."""
     frame = pl.DataFrame(
         rows,
-        schema={"siren": pl.String, "score": pl.Float64, "region_code": pl.String, "naf_section": pl.String,
-                "last_positive_signal_date": pl.Date, "has_collective_procedure": pl.Boolean,
-                "is_radiated": pl.Boolean, "is_closed": pl.Boolean},
+        schema={
+            "siren": pl.String,
+            "score": pl.Float64,
+            "region_code": pl.String,
+            "naf_section": pl.String,
+            "last_positive_signal_date": pl.Date,
+            "has_collective_procedure": pl.Boolean,
+            "is_radiated": pl.Boolean,
+            "is_closed": pl.Boolean,
+        },
         orient="row",
     )
     return frame.with_columns(exclusion_reason=exclusion_expr()).with_columns(
@@ -363,8 +448,16 @@ def test_ties_break_on_latest_positive_signal_then_siren():
 def test_segments_hold_top_10_or_all_eligible(tmp_path):
     rng = np.random.default_rng(3)
     rows = [
-        (f"{i:09d}", float(rng.integers(0, 100)), "11" if i < 25 else "84", "J" if i % 2 else "C",
-         None, i % 7 == 0, False, False)
+        (
+            f"{i:09d}",
+            float(rng.integers(0, 100)),
+            "11" if i < 25 else "84",
+            "J" if i % 2 else "C",
+            None,
+            i % 7 == 0,
+            False,
+            False,
+        )
         for i in range(32)
     ]
     frame = scores_frame(rows).with_columns(
@@ -390,7 +483,9 @@ def test_segments_hold_top_10_or_all_eligible(tmp_path):
     )
     assert build_top_opportunities(con) == ranked.height
     assert segment_count_mismatches(con).is_empty()
-    top = con.execute("select * from scoring.top_opportunities where segment = 'overall' order by segment_rank").pl()
+    top = con.execute(
+        "select * from scoring.top_opportunities where segment = 'overall' order by segment_rank"
+    ).pl()
     assert top["top_reasons_fr"][0] == f"Raison {top['siren'][0]}"
     con.execute("delete from scoring.top_opportunities where segment = 'region:11' and segment_rank = 10")
     assert segment_count_mismatches(con)["segment"].to_list() == ["region:11"]
@@ -398,16 +493,18 @@ def test_segments_hold_top_10_or_all_eligible(tmp_path):
 
 def test_bands_follow_model_config_cut_offs():
     bounds = model_config()["bands"]
-    scores = pl.DataFrame({"score": [100.0, bounds["A"], bounds["A"] - 0.1, bounds["B"], bounds["C"] - 0.1, 0.0]})
+    scores = pl.DataFrame(
+        {"score": [100.0, bounds["A"], bounds["A"] - 0.1, bounds["B"], bounds["C"] - 0.1, 0.0]}
+    )
     assert scores.select(band=band_expr())["band"].to_list() == ["A", "A", "B", "B", "D", "D"]
 
 
 # ---- history and trend ----------------------------------------------------------------------------
 def write_run(con, as_of: dt.date, scores: dict[str, float]) -> None:
-    frame = pl.DataFrame(
-        {"siren": list(scores), "score": list(scores.values())}
-    ).with_columns(
-        scored_at=pl.lit(dt.datetime(2026, 7, 1, 3)), as_of_date=pl.lit(as_of), band=band_expr(),
+    frame = pl.DataFrame({"siren": list(scores), "score": list(scores.values())}).with_columns(
+        scored_at=pl.lit(dt.datetime(2026, 7, 1, 3)),
+        as_of_date=pl.lit(as_of),
+        band=band_expr(),
         model_version=pl.lit("1"),
     )
     con.execute("create schema if not exists scoring")
@@ -418,21 +515,34 @@ def write_run(con, as_of: dt.date, scores: dict[str, float]) -> None:
 def test_history_replaces_a_rescored_as_of_date_and_trend_follows_the_slope(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     days = [dt.date(2026, 3, 31), dt.date(2026, 4, 30), dt.date(2026, 5, 31)]
-    series = {"up": [10.0, 14.0, 18.0], "down": [50.0, 45.0, 41.0], "flat": [30.0, 30.5, 29.8], "gone": [5, 5, 5]}
+    series = {
+        "up": [10.0, 14.0, 18.0],
+        "down": [50.0, 45.0, 41.0],
+        "flat": [30.0, 30.5, 29.8],
+        "gone": [5, 5, 5],
+    }
     for index, day in enumerate(days):
         write_run(con, day, {siren: float(values[index]) for siren, values in series.items()})
         append_history(con)
     write_run(con, days[-1], {"up": 18.0, "down": 41.0, "flat": 29.8, "gone": 5.0})
     append_history(con)  # the same as-of date again: replaced, not duplicated
-    counts = con.execute("select as_of_date, count(*) from scoring.score_history group by 1 order by 1").fetchall()
+    counts = con.execute(
+        "select as_of_date, count(*) from scoring.score_history group by 1 order by 1"
+    ).fetchall()
     assert counts == [(day, 4) for day in days]
     current = pl.DataFrame({"siren": ["up", "down", "flat", "new"], "score": [22.0, 37.0, 30.0, 12.0]})
     context = history_context(con, current, dt.date(2026, 6, 30)).sort("siren")
     assert dict(zip(context["siren"], context["trend"], strict=True)) == {
-        "down": "declining", "flat": "steady", "new": "steady", "up": "improving"
+        "down": "declining",
+        "flat": "steady",
+        "new": "steady",
+        "up": "improving",
     }
     assert dict(zip(context["siren"], context["score_change"], strict=True)) == {
-        "down": -4.0, "flat": 0.2, "new": None, "up": 4.0
+        "down": -4.0,
+        "flat": 0.2,
+        "new": None,
+        "up": 4.0,
     }
     # Re-scoring the latest as-of date compares it with the run before, never with itself.
     again = history_context(con, current, days[-1]).sort("siren")
@@ -476,7 +586,9 @@ def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
     assert set(excluded["exclusion_reason"]) == {"collective_procedure"}
     assert sorted(scores["rank"].drop_nulls()) == list(range(1, 393))
     reasons = con.execute("select * from scoring.score_reasons").pl()
-    by_company = reasons.group_by("siren").agg(pl.col("is_exact").all(), pl.col("is_exact").any().alias("some"))
+    by_company = reasons.group_by("siren").agg(
+        pl.col("is_exact").all(), pl.col("is_exact").any().alias("some")
+    )
     method = scores.select("siren", "explanation_method").join(by_company, on="siren")
     assert (method["is_exact"] == (method["explanation_method"] == "exact")).all()
     assert (method["is_exact"] == method["some"]).all()
@@ -486,8 +598,13 @@ def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
     contributions, _ = model.contributions(features.filter(siren=row), exact=True)
     top = reasons.filter(siren=row, direction="up", reason_rank=1)
     assert top["contribution_points"][0] == pytest.approx(contributions.max(), abs=0.006)
-    served = con.execute("select model_version, model_kind, scored_companies from scoring.served_model").fetchone()
+    served = con.execute(
+        "select model_version, model_kind, scored_companies from scoring.served_model"
+    ).fetchone()
     assert served == ("5", "xgboost", 400)
-    assert ServedModel.from_bytes(
-        con.execute("select model_bytes from scoring.served_model").fetchone()[0]
-    ).feature_names == model.feature_names
+    assert (
+        ServedModel.from_bytes(
+            con.execute("select model_bytes from scoring.served_model").fetchone()[0]
+        ).feature_names
+        == model.feature_names
+    )

@@ -19,11 +19,23 @@ from ose_assets.scoring.ranking import build_top_opportunities
 from ose_assets.scoring.scores import score_companies
 from ose_assets.scoring.serving import publish_serving_copy
 from ose_assets.settings import OSESettings
-from ose_assets_tests.test_scoring import AS_OF, make_features, rules_model, signal, write_warehouse, xgb_model
+from ose_assets_tests.test_scoring import (
+    AS_OF,
+    make_features,
+    rules_model,
+    signal,
+    write_warehouse,
+    xgb_model,
+)
 
 SERVING_TABLES = {
-    "company_scores", "score_reasons", "top_opportunities", "score_history", "company_features",
-    "signal_evidence", "served_model",
+    "company_scores",
+    "score_reasons",
+    "top_opportunities",
+    "score_history",
+    "company_features",
+    "signal_evidence",
+    "served_model",
 }
 
 
@@ -54,7 +66,8 @@ def serving_snapshot(con) -> tuple:
     return con.execute(
         """select (select model_version from served_model), (select count(*) from company_scores),
             (select sum(score) from company_scores), (select min(model_version) from company_scores),
-            (select max(model_version) from company_scores), (select count(distinct as_of_date) from score_history)"""
+            (select max(model_version) from company_scores),
+            (select count(distinct as_of_date) from score_history)"""
     ).fetchone()
 
 
@@ -130,9 +143,7 @@ def materialize(settings: OSESettings, as_of: str | None = None) -> dg.ExecuteIn
         scoring_assets.serving_copy,
     ]
     checks = dg.load_asset_checks_from_modules([scoring_assets])
-    run_config = (
-        {"ops": {"scoring__company_scores": {"config": {"as_of": as_of}}}} if as_of else None
-    )
+    run_config = {"ops": {"scoring__company_scores": {"config": {"as_of": as_of}}}} if as_of else None
     return dg.materialize(
         [*assets, *checks], resources=build_resources(settings), raise_on_error=False, run_config=run_config
     )
@@ -166,22 +177,28 @@ def test_materialize_scoring_assets_with_a_registered_champion(tmp_path):
     assert "| rank | siren |" in top_metadata["top_10"].value
 
     with duckdb.connect(str(settings.serving_path), read_only=True) as serving:
-        assert {name for name, in serving.execute("show tables").fetchall()} == SERVING_TABLES
+        assert {name for (name,) in serving.execute("show tables").fetchall()} == SERVING_TABLES
         assert serving.execute("select model_version from served_model").fetchone()[0] == str(version)
         scores = serving.execute("select * from company_scores").pl()
         assert scores.height == 60 and scores.filter(siren=features["siren"][3])["is_eligible"][0] is False
         evidence = serving.execute(
             f"select evidence from score_reasons where siren = '{siren}' and feature like 'hiring_signals%'"
         ).fetchall()
-        assert any("ft-3" in text for text, in evidence)
-        overall = serving.execute("select count(*) from top_opportunities where segment = 'overall'").fetchone()[0]
+        assert any("ft-3" in text for (text,) in evidence)
+        overall = serving.execute(
+            "select count(*) from top_opportunities where segment = 'overall'"
+        ).fetchone()[0]
         assert overall == 10
 
     again = materialize(settings, as_of=AS_OF.isoformat())  # the same as-of date: history replaced
     assert again.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        assert con.execute("select count(*), count(distinct siren) from scoring.score_history").fetchone() == (60, 60)
+        assert con.execute(
+            "select count(*), count(distinct siren) from scoring.score_history"
+        ).fetchone() == (60, 60)
 
     wrong_day = materialize(settings, as_of="2026-01-31")
     assert not wrong_day.success
-    assert "features/company_features" in str(wrong_day.get_step_failure_events()[0].step_failure_data.error.message)
+    assert "features/company_features" in str(
+        wrong_day.get_step_failure_events()[0].step_failure_data.error.message
+    )

@@ -52,8 +52,10 @@ def _tiny_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     """Four companies with hand-written outcomes around the 2024-12-31 snapshot."""
     make_normalized(con, companies=4, signals_per_company=0.0, open_rate=0.0)
     con.execute("update normalized.companies set closed_date = null, is_active = true")
-    con.execute("update normalized.companies set closed_date = date '2024-11-15', is_active = false "
-                "where siren = '100000003'")
+    con.execute(
+        "update normalized.companies set closed_date = date '2024-11-15', is_active = false "
+        "where siren = '100000003'"
+    )
     con.execute("""
         insert into normalized.outcomes values
         -- opened after the 2024-12-31 snapshot, won 41 days after it
@@ -73,7 +75,9 @@ def test_labels_and_exclusions(tmp_path):
     counts = build_training_set(con, plan, HORIZON)
     rows = {
         (siren, str(day)): label
-        for siren, day, label in con.execute(f"select siren, snapshot_date, label from {TRAINING_SET_TABLE}").fetchall()
+        for siren, day, label in con.execute(
+            f"select siren, snapshot_date, label from {TRAINING_SET_TABLE}"
+        ).fetchall()
     }
     # Win on 2025-02-10: not within 90 days of 2024-10-31; within 90 days of 2024-11-30 and 2024-12-31.
     assert rows[("100000000", "2024-10-31")] == 0
@@ -102,8 +106,10 @@ def built(tmp_path_factory):
     make_normalized(con, companies=800)
     settings = model_config()["training"]
     plan = plan_splits(
-        snapshot_dates(AS_OF, int(settings["history_months"]), HORIZON), HORIZON,
-        int(settings["test_months"]), int(settings["validation_months"]),
+        snapshot_dates(AS_OF, int(settings["history_months"]), HORIZON),
+        HORIZON,
+        int(settings["test_months"]),
+        int(settings["validation_months"]),
     )
     counts = build_training_set(con, plan, HORIZON)
     yield con, plan, counts
@@ -139,10 +145,12 @@ def test_features_match_the_feature_store(built):
     con, plan, _ = built
     day = plan.test[-1]
     scoring = con.execute(
-        f"select siren, decayed_signal_intensity, signals_3m from ({features_query(company_spine_query(day))})"
+        "select siren, decayed_signal_intensity, signals_3m "
+        f"from ({features_query(company_spine_query(day))})"
     ).fetchall()
     training = con.execute(
-        f"select siren, decayed_signal_intensity, signals_3m from {TRAINING_SET_TABLE} where snapshot_date = ?",
+        "select siren, decayed_signal_intensity, signals_3m "
+        f"from {TRAINING_SET_TABLE} where snapshot_date = ?",
         [day],
     ).fetchall()
     scoring_by_siren = {siren: rest for siren, *rest in scoring}

@@ -39,7 +39,8 @@ def make_normalized(
         create or replace table normalized.companies as
         select lpad((100000000 + i)::varchar, 9, '0') as siren, 'Société ' || i as name,
             '62.01Z' as naf_code, 'Programmation informatique' as naf_label,
-            ['C', 'F', 'G', 'J', 'M'][1 + (hash(i + {seed}) % 5)::int] as naf_section, 'Section' as naf_section_label,
+            ['C', 'F', 'G', 'J', 'M'][1 + (hash(i + {seed}) % 5)::int] as naf_section,
+            'Section' as naf_section_label,
             '62' as naf_division, '62.0' as naf_group, '62.01' as naf_class,
             '11' as headcount_band, (hash(i * 3 + {seed}) % 10)::smallint as headcount_band_rank,
             10 as headcount_min, 19 as headcount_max, 'PME' as category, '5710' as legal_form_code,
@@ -48,7 +49,8 @@ def make_normalized(
             case when i % 50 = 0 then {day} - 200 end as closed_date, i % 50 <> 0 as is_active,
             1 as establishment_count, 1e6 as revenue, 2023 as revenue_year, '75056' as commune_code,
             '75001' as postcode, '75' as departement_code,
-            ['11', '84', '93', '76'][1 + (hash(i * 11 + {seed}) % 4)::int] as region_code, 'Région' as region_name,
+            ['11', '84', '93', '76'][1 + (hash(i * 11 + {seed}) % 4)::int] as region_code,
+            'Région' as region_name,
             'sirene' as source, {day} as record_date
         from range({companies}) t(i)
     """)
@@ -65,9 +67,10 @@ def make_normalized(
                     [1 + (hash(i * 23 + {seed}) % 5)::int] as signal_type
             from range({n_signals}) t(i)
         )
-        select md5(i::varchar) as signal_id, lpad((100000000 + company)::varchar, 9, '0') as siren, event_date,
-            signal_type, 'synthetic' as signal_family, 1::tinyint as polarity, null::double as magnitude,
-            'crm' as source, 'ref' || i as source_ref, null::varchar as source_url, 'synthetic' as description,
+        select md5(i::varchar) as signal_id, lpad((100000000 + company)::varchar, 9, '0') as siren,
+            event_date, signal_type, 'synthetic' as signal_family, 1::tinyint as polarity,
+            null::double as magnitude, 'crm' as source, 'ref' || i as source_ref, null::varchar as source_url,
+            'synthetic' as description,
             'fixture' as file_hash, now()::timestamp as ingested_at
         from raw
     """)
@@ -87,7 +90,8 @@ def make_normalized(
                 {_u("signal_id", 2, seed)} as u_won, (hash(signal_id) % 50)::int as cycle_days
             from normalized.signals
             where {_u("signal_id", 3, seed)} < {open_rate} * case signal_type
-                when 'fundraising' then 0.30 when 'hiring' then 0.15 when 'contract_win' then 0.10 else 0.01 end
+                when 'fundraising' then 0.30 when 'hiring' then 0.15 when 'contract_win' then 0.10
+                else 0.01 end
         )
         select 'opp-' || signal_id as opportunity_id, siren, opportunity_date,
             case when opportunity_date + 10 + cycle_days <= {day} then opportunity_date + 10 + cycle_days end

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 
 import duckdb
-import polars as pl
 
-from ose_assets.api.serving import SCHEMA, ServingVersion
-from ose_assets.scoring.explain import TOP_REASONS, explain
+from ose_assets.api.serving import SCHEMA, ServingVersion, siren_filter
 
 # Recent runs of score_history returned with a company.
 HISTORY_RUNS = 12
@@ -54,13 +52,6 @@ REASON_COLUMNS = (
 HISTORY_COLUMNS = ("siren", "as_of_date", "scored_at", "score", "band", "model_version")
 
 
-def _siren_filter(sirens: list[str]) -> tuple[str, list]:
-    """`siren = ?` for one SIREN (an ART point lookup), a bound list otherwise."""
-    if len(sirens) == 1:
-        return "siren = ?", [sirens[0]]
-    return "siren in (select unnest(?::varchar[]))", [sirens]
-
-
 def _rows(
     cursor: duckdb.DuckDBPyConnection,
     columns: tuple[str, ...],
@@ -68,7 +59,7 @@ def _rows(
     sirens: list[str],
     suffix: str = "",
 ) -> list[dict]:
-    where, params = _siren_filter(sirens)
+    where, params = siren_filter(sirens)
     sql = f"select {', '.join(columns)} from {SCHEMA}.{table} where {where} {suffix}"
     return [dict(zip(columns, row, strict=True)) for row in cursor.execute(sql, params).fetchall()]
 
@@ -78,17 +69,17 @@ def companies(cursor, sirens: list[str]) -> dict[str, dict]:
 
 
 def history(cursor, sirens: list[str]) -> dict[str, list[dict]]:
-    rows = _rows(
-        cursor,
-        HISTORY_COLUMNS,
-        "score_history",
-        sirens,
-        f"qualify row_number() over (partition by siren order by as_of_date desc) <= {HISTORY_RUNS} "
-        "order by siren, as_of_date desc",
-    )
+    """The HISTORY_RUNS latest runs per company, newest first.
+
+    Cut in Python: ORDER BY ... LIMIT (and QUALIFY) make DuckDB 1.5 plan a late-materialised top-N that
+    scans the whole table instead of the index lookup.
+    """
+    rows = _rows(cursor, HISTORY_COLUMNS, "score_history", sirens, "order by siren, as_of_date desc")
     grouped: dict[str, list[dict]] = {}
     for row in rows:
-        grouped.setdefault(row.pop("siren"), []).append(row)
+        runs = grouped.setdefault(row.pop("siren"), [])
+        if len(runs) < HISTORY_RUNS:
+            runs.append(row)
     return grouped
 
 
@@ -96,13 +87,13 @@ def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang
     """Top positive and negative reasons per company, always exact.
 
     Stored reasons are used when the scoring run explained the company exactly; the others are explained
-    now, all in one explain call (one TreeSHAP pass) over their company_features rows and evidence.
+    now by the version's explainer, in one explain call (one TreeSHAP pass) shared with concurrent requests.
     """
     stored_sirens = [s for s, row in company_rows.items() if row["explanation_method"] == "exact"]
     missing = [s for s, row in company_rows.items() if row["explanation_method"] != "exact"]
     rows = _rows(cursor, REASON_COLUMNS, "score_reasons", stored_sirens) if stored_sirens else []
     if missing:
-        rows += _exact_reasons(version, cursor, missing)
+        rows += version.explainer.reasons(missing).select(REASON_COLUMNS).to_dicts()
     text = f"reason_{lang}"
     grouped: dict[str, dict] = {siren: {"positive": [], "negative": []} for siren in company_rows}
     for row in sorted(rows, key=lambda r: (r["siren"], r["direction"], r["reason_rank"])):
@@ -118,16 +109,6 @@ def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang
             }
         )
     return grouped
-
-
-def _exact_reasons(version: ServingVersion, cursor, sirens: list[str]) -> list[dict]:
-    where, params = _siren_filter(sirens)
-    features = cursor.execute(f"select * from {SCHEMA}.company_features where {where}", params).pl()
-    evidence = cursor.execute(f"select * from {SCHEMA}.signal_evidence where {where}", params).pl()
-    if features.is_empty():
-        return []
-    frame: pl.DataFrame = explain(version.model, features, evidence, exact=True, top_k=TOP_REASONS)
-    return frame.select(REASON_COLUMNS).to_dicts()
 
 
 def score_payloads(version: ServingVersion, sirens: list[str], lang: str) -> tuple[list[dict], list[str]]:

@@ -1,9 +1,10 @@
 """Read-only access to the serving copy, following its atomic replacement without a restart.
 
-Each published file version gets one read-only DuckDB connection and one parsed ServedModel. A request
-takes the current version once (a stat of the path, a few microseconds) and reads through a cursor of
-that version's connection only, so every response comes from one file even while a new copy is moved
-over the path: the old connection keeps its open file until the last request using it is done.
+Each published file version gets one read-only DuckDB connection, one parsed ServedModel and one
+exact explainer. A request takes the current version once (a stat of the path, a few microseconds)
+and reads through cursors of that version's connection only, so every response comes from one file
+even while a new copy is moved over the path: the old connection keeps its open file until the last
+request using it is done.
 
 Why ATTACH on an in-memory database rather than duckdb.connect(path, read_only=True): DuckDB caches
 database instances by path within a process, so connecting again to a replaced path would hand back
@@ -16,13 +17,16 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from ose_assets.model.served_model import ServedModel
+from ose_assets.scoring.explain import TOP_REASONS, explain
 
 SCHEMA = "serving"
 
@@ -31,14 +35,75 @@ class ServingUnavailable(RuntimeError):
     """No serving copy has been published at the configured path."""
 
 
+def siren_filter(sirens: list[str]) -> tuple[str, list]:
+    """`siren = ?` for one SIREN (an ART point lookup), a bound list otherwise."""
+    if len(sirens) == 1:
+        return "siren = ?", [sirens[0]]
+    return "siren in (select unnest(?::varchar[]))", [sirens]
+
+
+class ExactExplainer:
+    """Exact explanations on demand, coalesced across concurrent requests.
+
+    Explaining one company is mostly fixed per-call work (the model matrix, the evidence join, the
+    sentences rendered feature by feature), not per-row work. So the first request to arrive explains
+    everything pending, and requests arriving meanwhile are explained together in the next call.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, model: ServedModel) -> None:
+        self._connection = connection
+        self._model = model
+        self._lock = threading.Lock()
+        self._pending: list[tuple[list[str], Future]] = []
+        self._running = False
+
+    def reasons(self, sirens: list[str]) -> pl.DataFrame:
+        """Exact reasons (the columns of scoring.score_reasons) of these companies."""
+        future: Future = Future()
+        with self._lock:
+            self._pending.append((sirens, future))
+            leader = not self._running
+            self._running = True
+        if leader:
+            self._drain()
+        return future.result()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._running = False
+                    return
+            try:
+                frame = self._explain(sorted({siren for sirens, _ in batch for siren in sirens}))
+            except Exception as error:  # every waiting request gets the failure, none hangs
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for sirens, future in batch:
+                future.set_result(frame.filter(pl.col("siren").is_in(sirens)))
+
+    def _explain(self, sirens: list[str]) -> pl.DataFrame:
+        where, params = siren_filter(sirens)
+        cursor = self._connection.cursor()
+        try:
+            features = cursor.execute(f"select * from {SCHEMA}.company_features where {where}", params).pl()
+            evidence = cursor.execute(f"select * from {SCHEMA}.signal_evidence where {where}", params).pl()
+        finally:
+            cursor.close()
+        return explain(self._model, features, evidence, exact=True, top_k=TOP_REASONS)
+
+
 @dataclass(frozen=True)
 class ServingVersion:
-    """One published serving file: its connection, its model and what /health reports about it."""
+    """One published serving file: its connection, model, explainer and what /health reports."""
 
     stamp: tuple[int, int, int, int]
     modified_at: float
     connection: duckdb.DuckDBPyConnection
     model: ServedModel
+    explainer: ExactExplainer
     info: dict
     regions: tuple[str, ...]
     naf_sections: tuple[str, ...]
@@ -89,38 +154,33 @@ class ServingStore:
             if _stamp(self.path)[0] == stamp:
                 break
             connection.close()
+        names = ("model_version", "model_kind", "run_id", "as_of_date", "scored_at", "published_at",
+                 "scored_companies")  # fmt: skip
         row = connection.execute(
-            f"select model_version, model_kind, run_id, model_bytes, as_of_date, scored_at, published_at, "
-            f"scored_companies from {SCHEMA}.served_model"
+            f"select {', '.join(names)}, model_bytes from {SCHEMA}.served_model"
         ).fetchone()
-        names = (
-            "model_version",
-            "model_kind",
-            "run_id",
-            "model_bytes",
-            "as_of_date",
-            "scored_at",
-            "published_at",
-            "scored_companies",
-        )
-        info = dict(zip(names, row, strict=True))
-        model = ServedModel.from_bytes(bytes(info.pop("model_bytes")))
+        info = dict(zip(names, row[:-1], strict=True))
+        model = ServedModel.from_bytes(bytes(row[-1]))
         segments = connection.execute(
             f"select list(distinct region_code order by region_code) filter (region_code is not null), "
             f"list(distinct naf_section order by naf_section) filter (naf_section is not null) "
             f"from {SCHEMA}.company_scores"
         ).fetchone()
-        _warm(connection, model)
+        explainer = ExactExplainer(connection, model)
+        # Load the booster now rather than in the first request that needs an exact explanation.
+        sample = connection.execute(f"select siren from {SCHEMA}.company_features limit 1").fetchone()
+        if sample:
+            explainer.reasons([sample[0]])
         return ServingVersion(
-            stamp, modified_at, connection, model, info, tuple(segments[0] or ()), tuple(segments[1] or ())
+            stamp,
+            modified_at,
+            connection,
+            model,
+            explainer,
+            info,
+            tuple(segments[0] or ()),
+            tuple(segments[1] or ()),
         )
 
     def file_age_seconds(self, version: ServingVersion) -> float:
         return max(0.0, dt.datetime.now().timestamp() - version.modified_at)
-
-
-def _warm(connection: duckdb.DuckDBPyConnection, model: ServedModel) -> None:
-    """Load the booster once now rather than in the first request that needs an exact explanation."""
-    sample = connection.execute(f"select * from {SCHEMA}.company_features limit 1").pl()
-    if sample.height:
-        model.contributions(sample, exact=True)

@@ -239,7 +239,8 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
         evidence.to_arrow(),
         features.to_arrow(),
     )
-    with duckdb.connect(str(temporary), config={"enable_progress_bar": False}) as con:
+    with duckdb.connect(str(temporary)) as con:
+        con.execute("set enable_progress_bar = false")
         con.register("company_scores_frame", company_scores)
         con.register("reasons_frame", reasons_arrow)
         con.register("evidence_frame", evidence_arrow)

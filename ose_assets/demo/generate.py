@@ -311,7 +311,7 @@ def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
 
 
 def _draw_sirens(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n distinct Luhn-valid SIRENs (int64, ascending like the SIRENE stock): 8 random digits + check digit."""
+    """n distinct Luhn-valid SIRENs (int64, ascending as in the SIRENE stock): 8 random digits + check."""
     bodies = np.unique(rng.integers(30_000_000, 100_000_000, int(n * 1.05) + 100))
     while bodies.size < n:  # collisions are rare: top up
         bodies = np.unique(np.concatenate([bodies, rng.integers(30_000_000, 100_000_000, n)]))
@@ -1517,7 +1517,7 @@ def _write_bodacc(
         pl.lit(","),
         tail.str.strip_prefix("{"),
     )
-    chunk = 200_000
+    chunk = 100_000
     return _write_lines(
         (
             rows.slice(start, chunk).with_columns(**columns).select(line).to_series()
@@ -1569,7 +1569,7 @@ ARTICLE_TEMPLATES = {
             "{n} nomme un nouveau directeur général",
             "{p} prend la direction générale de {n}, entreprise {c} active dans l'activité « {s} ».",
         ),
-        ("Changement de direction chez {n}", "{n} annonce la nomination de {p} à sa tête."),
+        ("Changement de direction chez {n}", "{n} annonce avoir nommé {p} à sa tête."),
     ],
     "contract_win": [
         (
@@ -1616,8 +1616,8 @@ ARTICLE_TEMPLATES = {
     ],
     "other": [
         (
-            "{n} présente ses nouveautés au salon professionnel de {o}",
-            "{n} ({s}) était présente au salon de {o}.",
+            "{n} présente ses nouveautés au salon professionnel organisé à {o}",
+            "{n} ({s}) était présente au salon organisé à {o}.",
         ),
         ("{n} fête ses dix ans", "Retour sur le parcours de {n}, entreprise {c}."),
     ],

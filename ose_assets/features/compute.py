@@ -51,61 +51,76 @@ def _type_filter(types: tuple[str, ...]) -> str:
     return f"type_id in ({', '.join(str(_type_ids()[t]) for t in types)})"
 
 
-def _window_filter(window: str, date_column: str) -> str:
-    return "true" if window == "all" else f"{date_column} > start_{window}"
+def _window_filter(window: str, date_column: str, read_window: str = "all") -> str:
+    """Condition for `window` on rows already restricted to `read_window`."""
+    return "true" if window == read_window else f"{date_column} > start_{window}"
 
 
 def _is_signal_count(f: Feature) -> bool:
     return f.source == SIGNALS and f.dtype == "int" and f.family in ("volume", "positive", "red_flag")
 
 
-def _signal_aggregates() -> list[str]:
-    aggregates = [
+def _count(f: Feature, read_window: str) -> str:
+    conditions = [_type_filter(f.evidence_signal_types), _window_filter(f.window, "event_date", read_window)]
+    conditions = [c for c in conditions if c != "true"]
+    # count_if, not count(*) FILTER: DuckDB slices every aggregate input per FILTER clause.
+    return f"count_if({' and '.join(conditions)}) as {f.name}" if conditions else f"count(*) as {f.name}"
+
+
+def _latest(name: str) -> str:
+    condition = _type_filter(FEATURES_BY_NAME[name].evidence_signal_types)
+    return f"max(case when {condition} then event_date end) as {name}"
+
+
+def _history_aggregates() -> list[str]:
+    """Features over every signal up to the as-of date: recency, decayed intensity, red flags."""
+    return [
         "max(event_date) as last_signal_date",
-        f"max(event_date) filter (where {_type_filter(FEATURES_BY_NAME['last_positive_signal_date'].evidence_signal_types)})"
-        " as last_positive_signal_date",
-        f"max(event_date) filter (where {_type_filter(FEATURES_BY_NAME['last_red_flag_date'].evidence_signal_types)})"
-        " as last_red_flag_date",
-        f"count(*) filter (where {_type_filter((RADIATION_TYPE,))}) as radiation_count",
-        "count(distinct g.signal_type) filter (where event_date > start_12m) as distinct_signal_types_12m",
-        "count(distinct source) filter (where event_date > start_12m) as distinct_sources_12m",
+        _latest("last_positive_signal_date"),
+        _latest("last_red_flag_date"),
+        f"count_if({_type_filter((RADIATION_TYPE,))}) as radiation_count",
         "sum(weight * pow(0.5, date_diff('day', event_date, as_of_date) / half_life_days))"
         " as decayed_signal_intensity",
+        *(_count(f, "all") for f in FEATURE_CATALOG if _is_signal_count(f) and f.window == "all"),
     ]
-    aggregates += [
-        f"count(*) filter (where {_type_filter(f.evidence_signal_types)} and "
-        f"{_window_filter(f.window, 'event_date')}) as {f.name}"
-        for f in FEATURE_CATALOG
-        if _is_signal_count(f)
+
+
+def _window_aggregates() -> list[str]:
+    """Features over the last 12 months only: volumes, diversity."""
+    return [
+        # Bit sets instead of count(distinct): an order of magnitude cheaper per group.
+        "bit_count(bit_or(1::ubigint << type_id)) as distinct_signal_types_12m",
+        "bit_count(bit_or(1::ubigint << (list_position(s.sources, g.source) - 1))) as distinct_sources_12m",
+        *(_count(f, "12m") for f in FEATURE_CATALOG if _is_signal_count(f) and f.window != "all"),
     ]
-    return aggregates
 
 
 def _momentum() -> str:
-    recent, older = "s.signals_3m / 3.0", "(s.signals_12m - s.signals_3m) / 9.0"
-    return f"case when s.signals_12m > 0 then ({recent} - {older}) / ({recent} + {older}) end"
+    recent, older = "w.signals_3m / 3.0", "(w.signals_12m - w.signals_3m) / 9.0"
+    return f"case when w.signals_12m > 0 then ({recent} - {older}) / ({recent} + {older}) end"
 
 
 def _expressions() -> dict[str, str]:
-    """SQL of every catalog feature over the joined aggregates s (signals), p (press), c (company)."""
+    """SQL of every catalog feature over the joined aggregates: h (signal history), w (signals of the
+    last 12 months), p (press), c (company)."""
     days = "date_diff('day', {}, k.as_of_date)"
     exprs = {
-        "days_since_last_signal": days.format("s.last_signal_date"),
-        "days_since_last_positive_signal": days.format("s.last_positive_signal_date"),
-        "days_since_last_red_flag": days.format("s.last_red_flag_date"),
+        "days_since_last_signal": days.format("h.last_signal_date"),
+        "days_since_last_positive_signal": days.format("h.last_positive_signal_date"),
+        "days_since_last_red_flag": days.format("h.last_red_flag_date"),
         "days_since_last_article": days.format("p.last_article_date"),
-        "distinct_signal_types_12m": "coalesce(s.distinct_signal_types_12m, 0)",
-        "distinct_sources_12m": "coalesce(s.distinct_sources_12m, 0)",
-        "decayed_signal_intensity": "coalesce(s.decayed_signal_intensity, 0)",
-        "has_red_flag": "coalesce(s.red_flag_count > 0, false)",
-        "has_collective_procedure": "coalesce(s.collective_procedure_count > 0, false)",
-        "is_radiated": "coalesce(s.radiation_count > 0, false)",
+        "distinct_signal_types_12m": "coalesce(w.distinct_signal_types_12m, 0)",
+        "distinct_sources_12m": "coalesce(w.distinct_sources_12m, 0)",
+        "decayed_signal_intensity": "coalesce(h.decayed_signal_intensity, 0)",
+        "has_red_flag": "coalesce(h.red_flag_count > 0, false)",
+        "has_collective_procedure": "coalesce(h.collective_procedure_count > 0, false)",
+        "is_radiated": "coalesce(h.radiation_count > 0, false)",
         "is_closed": "coalesce(c.closed_date <= k.as_of_date, "
         "not c.is_active and c.closed_date is null and c.record_date <= k.as_of_date, false)",
         "negative_press_count_12m": "coalesce(p.negative_press_count_12m, 0)",
-        "last_signal_date": "s.last_signal_date",
-        "last_positive_signal_date": "s.last_positive_signal_date",
-        "last_red_flag_date": "s.last_red_flag_date",
+        "last_signal_date": "h.last_signal_date",
+        "last_positive_signal_date": "h.last_positive_signal_date",
+        "last_red_flag_date": "h.last_red_flag_date",
         "momentum_3m_vs_9m": _momentum(),
         "articles_3m": "coalesce(p.articles_3m, 0)",
         "articles_12m": "coalesce(p.articles_12m, 0)",
@@ -123,7 +138,13 @@ def _expressions() -> dict[str, str]:
         # Accounts of fiscal year Y are published during Y+1: unknown before then.
         "latest_revenue": "case when c.revenue_year < year(k.as_of_date) then c.revenue end",
     }
-    exprs.update({f.name: f"coalesce(s.{f.name}, 0)" for f in FEATURE_CATALOG if _is_signal_count(f)})
+    exprs.update(
+        {
+            f.name: f"coalesce({'h' if f.window == 'all' else 'w'}.{f.name}, 0)"
+            for f in FEATURE_CATALOG
+            if _is_signal_count(f)
+        }
+    )
     missing = [f.name for f in FEATURE_CATALOG if f.name not in exprs]
     if missing:
         raise ValueError(f"features without an SQL expression: {missing}")
@@ -132,7 +153,11 @@ def _expressions() -> dict[str, str]:
 
 def features_query(spine: str) -> str:
     """One row per row of `spine` (a relation or query with siren, as_of_date): siren, as_of_date, then
-    FEATURE_CATALOG columns in order."""
+    FEATURE_CATALOG columns in order.
+
+    Records join the spine on siren and date (event_date <= as_of_date) and are aggregated per
+    (siren, as_of_date); windowed features only read their last 12 months of records.
+    """
     min_confidence = float(model_config()["press"]["min_link_confidence"])
     window_starts = ", ".join(
         f"(as_of_date - interval {months} month)::date as start_{window}"
@@ -142,6 +167,7 @@ def features_query(spine: str) -> str:
     columns = ",\n    ".join(
         f"cast({exprs[f.name]} as {SQL_TYPES[f.dtype]}) as {f.name}" for f in FEATURE_CATALOG
     )
+    in_12m = _window_filter("12m", "a.published_date")
     return f"""
 with spine as (
     select siren, cast(as_of_date as date) as as_of_date from ({spine})
@@ -150,29 +176,42 @@ keys as (
     select distinct siren, as_of_date, {window_starts} from spine
 ),
 vocabulary as ({_vocabulary_sql()}),
-signal_features as (
+source_vocabulary as (
+    select case when count(distinct source) <= 64 then list(distinct source)
+        else error('distinct_sources_12m supports at most 64 signal sources') end as sources
+    from normalized.signals
+),
+signal_history as (
     select k.siren, k.as_of_date,
-        {", ".join(_signal_aggregates())}
+        {", ".join(_history_aggregates())}
     from keys k
     join normalized.signals g on g.siren = k.siren and g.event_date <= k.as_of_date
     left join vocabulary v on v.signal_type = g.signal_type
     group by k.siren, k.as_of_date
 ),
--- one link per (article, company): the best-confidence match, when confident enough
+signal_window as (
+    select k.siren, k.as_of_date,
+        {", ".join(_window_aggregates())}
+    from keys k
+    join normalized.signals g
+        on g.siren = k.siren and g.event_date <= k.as_of_date and g.event_date > k.start_12m
+    left join vocabulary v on v.signal_type = g.signal_type
+    cross join source_vocabulary s
+    group by k.siren, k.as_of_date
+),
+-- one link per (article, company), when confident enough
 links as (
     select article_id, siren from normalized.article_companies
     where confidence >= {min_confidence}
     group by article_id, siren
 ),
-press_features as (
+press as (
     select k.siren, k.as_of_date,
         max(a.published_date) as last_article_date,
-        count(*) filter (where {_window_filter('3m', 'a.published_date')}) as articles_3m,
-        count(*) filter (where {_window_filter('12m', 'a.published_date')}) as articles_12m,
-        count(*) filter (where {_window_filter('12m', 'a.published_date')} and a.polarity > 0)
-            as positive_articles_12m,
-        count(*) filter (where {_window_filter('12m', 'a.published_date')} and a.polarity < 0)
-            as negative_press_count_12m,
+        count(*) filter (where {_window_filter("3m", "a.published_date")}) as articles_3m,
+        count(*) filter (where {in_12m}) as articles_12m,
+        count(*) filter (where {in_12m} and a.polarity > 0) as positive_articles_12m,
+        count(*) filter (where {in_12m} and a.polarity < 0) as negative_press_count_12m,
         arg_max(a.event_type, {{'at': a.published_at, 'id': a.article_id}}) as latest_article_event_type
     from keys k
     join links l on l.siren = k.siren
@@ -182,8 +221,9 @@ press_features as (
 select k.siren, k.as_of_date,
     {columns}
 from spine k
-left join signal_features s on s.siren = k.siren and s.as_of_date = k.as_of_date
-left join press_features p on p.siren = k.siren and p.as_of_date = k.as_of_date
+left join signal_history h on h.siren = k.siren and h.as_of_date = k.as_of_date
+left join signal_window w on w.siren = k.siren and w.as_of_date = k.as_of_date
+left join press p on p.siren = k.siren and p.as_of_date = k.as_of_date
 left join normalized.companies c on c.siren = k.siren
 """
 

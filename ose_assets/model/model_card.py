@@ -44,8 +44,13 @@ class CardInputs:
 def render_model_card(inputs: CardInputs, version: str, images: dict[str, str]) -> str:
     """Markdown; `images` maps a plot title to a markdown image (base64 for Dagster, a path for MLflow)."""
     kind = "calibrated XGBoost" if inputs.kind == "xgboost" else "rules prior (cold start)"
+    # early_stopping and calibration are halves of the validation period.
+    period = {
+        part: inputs.split_dates.get(part, inputs.split_dates.get("validation", ""))
+        for part in inputs.split_counts
+    }
     counts = "\n".join(
-        f"| {part} | {inputs.split_dates.get(part, inputs.split_dates.get('validation', ''))} | {pos + neg} | {pos} |"
+        f"| {part} | {period[part]} | {pos + neg} | {pos} |"
         for part, (pos, neg) in inputs.split_counts.items()
     )
     metrics = "\n".join(

@@ -18,6 +18,7 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 from ose_assets.model.served_model import ServedModel
+from ose_assets.model.train import categories_of
 
 
 def build_prior(
@@ -49,14 +50,19 @@ def build_prior(
         "scale": scale,
         "clip": float(prior_config["clip"]),
     }
-    draft = ServedModel(kind="rules_prior", feature_names=feature_names, prior=prior)
+    # Categories encode like the learned model's (they weigh 0, but the SHAP plot shows their values).
+    categories = categories_of(frame, categorical) if frame.height else {name: [] for name in categorical}
+    draft = ServedModel(kind="rules_prior", feature_names=feature_names, categories=categories, prior=prior)
     terms = draft.margins(frame) if frame.height else np.zeros(1)
     # Intercept such that the mean probability over the rows is the target rate (monotone in it).
     intercept = (
         brentq(lambda b: expit(b + terms).mean() - target, -30.0, 30.0) if frame.height else logit(target)
     )
     return ServedModel(
-        kind="rules_prior", feature_names=feature_names, prior={**prior, "intercept": float(intercept)}
+        kind="rules_prior",
+        feature_names=feature_names,
+        categories=categories,
+        prior={**prior, "intercept": float(intercept)},
     )
 
 

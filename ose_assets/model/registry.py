@@ -109,7 +109,9 @@ def champion_tag(mlflow_resource, key: str) -> str | None:
 def _clean(metrics: dict[str, float | None]) -> dict[str, float]:
     """Defined metrics under MLflow-safe names ('250+' -> '250plus')."""
     return {
-        re.sub(r"[^\w\-. :/]", "_", k.replace("+", "plus")): float(v) for k, v in metrics.items() if v is not None
+        re.sub(r"[^\w\-. :/]", "_", name.replace("+", "plus")): float(value)
+        for name, value in metrics.items()
+        if value is not None
     }
 
 

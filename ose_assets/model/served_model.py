@@ -58,7 +58,10 @@ class ServedModel:
                 values = self.categories[name]
                 # Typed explicitly: an empty category list would otherwise be a Null column.
                 lookup = pl.DataFrame(
-                    [pl.Series(name, values, dtype=pl.String), pl.Series("__code", np.arange(len(values), dtype=float))]
+                    [
+                        pl.Series(name, values, dtype=pl.String),
+                        pl.Series("__code", np.arange(len(values), dtype=float)),
+                    ]
                 )
                 coded = column.cast(pl.String).to_frame().join(
                     lookup, on=name, how="left", maintain_order="left"

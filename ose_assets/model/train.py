@@ -74,7 +74,10 @@ def insufficient_labels(frame: pl.DataFrame, min_won: int, min_lost: int) -> str
     counts = label_counts(frame)
     won, lost = counts["train"]
     if won < min_won or lost < min_lost:
-        return f"{won} converted / {lost} non-converted train rows (a learned model needs {min_won} / {min_lost})"
+        return (
+            f"{won} converted / {lost} non-converted train rows "
+            f"(a learned model needs {min_won} / {min_lost})"
+        )
     for name in ("early_stopping", "calibration", "test"):
         if min(counts[name]) == 0:
             return f"the {name} rows lack one class ({counts[name][0]} converted / {counts[name][1]} not)"
@@ -88,6 +91,17 @@ def categories_of(frame: pl.DataFrame, categorical: list[str]) -> dict[str, list
         name: sorted(train.get_column(name).cast(pl.String).drop_nulls().unique().to_list())
         for name in categorical
     }
+
+
+def scale_pos_weight(y_train: np.ndarray, xgb_config: dict[str, Any]) -> float:
+    """Weight of a converted row: xgboost.scale_pos_weight is 'balanced' (negatives / positives),
+    'sqrt' (its square root: rebalances without letting a few positives dominate the leaves) or a number."""
+    setting = xgb_config.get("scale_pos_weight", "balanced")
+    positives = float(y_train.sum())
+    ratio = (len(y_train) - positives) / positives
+    return {"balanced": ratio, "sqrt": float(np.sqrt(ratio))}.get(setting, setting) if isinstance(
+        setting, str
+    ) else float(setting)
 
 
 def booster_params(xgb_config: dict[str, Any], seed: int, scale_pos_weight: float) -> dict[str, Any]:
@@ -160,8 +174,7 @@ def fit_model(
     )
     train, early, calibration = (part(frame, n) for n in ("train", "early_stopping", "calibration"))
     y_train = train["label"].to_numpy().astype(float)
-    positives = float(y_train.sum())
-    params = booster_params(xgb_config, training_config["seed"], (len(y_train) - positives) / positives)
+    params = booster_params(xgb_config, training_config["seed"], scale_pos_weight(y_train, xgb_config))
     dtrain = encoder.dmatrix(encoder.matrix(train), y_train)
     dearly = encoder.dmatrix(encoder.matrix(early), early["label"].to_numpy().astype(float))
     booster = xgb.train(

@@ -152,7 +152,8 @@ def company_scores_valid(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         out_of_range, bad_rank = con.execute(
             """select count(*) filter (where score not between 0 and 100 or score is null),
-                count(*) filter (where is_eligible = (rank is null) or is_eligible = (exclusion_reason is not null))
+                count(*) filter (
+                    where is_eligible = (rank is null) or is_eligible = (exclusion_reason is not null))
             from scoring.company_scores"""
         ).fetchone()
     return dg.AssetCheckResult(

@@ -76,23 +76,28 @@ def signal_evidence_query(as_of: dt.date) -> str:
     """
 
 
-def evidence_map(catalog: list[Feature] = FEATURE_CATALOG) -> pl.DataFrame:
-    """feature -> evidence_key (a signal type, or the articles marker), window months, polarity filter."""
+def evidence_map(catalog: list[Feature] = FEATURE_CATALOG) -> tuple[dict[str, int], pl.DataFrame]:
+    """Evidence keys (signal types and the articles marker) numbered, and per feature the bit mask of
+    its keys, its window in months (null: every record up to the as-of date) and its polarity filter."""
+    keys = sorted({key for f in catalog for key in f.evidence_signal_types})
+    index = {key: position for position, key in enumerate(keys)}
     rows = [
-        (f.name, key, WINDOW_MONTHS.get(f.window), EVIDENCE_POLARITY.get(f.name))
+        (
+            f.name,
+            sum(1 << index[key] for key in f.evidence_signal_types),
+            WINDOW_MONTHS.get(f.window),
+            EVIDENCE_POLARITY.get(f.name),
+        )
         for f in catalog
-        for key in f.evidence_signal_types
+        if f.evidence_signal_types
     ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "feature": pl.String,
-            "evidence_key": pl.String,
-            "window_months": pl.Int32,
-            "only_polarity": pl.Int8,
-        },
-        orient="row",
-    )
+    schema = {
+        "feature": pl.String,
+        "key_mask": pl.UInt64,
+        "window_months": pl.Int32,
+        "only_polarity": pl.Int8,
+    }
+    return index, pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def attach_evidence(reasons: pl.DataFrame, evidence: pl.DataFrame, catalog: list[Feature] = FEATURE_CATALOG):
@@ -100,15 +105,26 @@ def attach_evidence(reasons: pl.DataFrame, evidence: pl.DataFrame, catalog: list
     most recent record) to reasons (reason_id, siren, as_of_date, feature): only records dated at or
     before the as-of date and inside the feature's window, most recent first, at most EVIDENCE_PER_REASON.
     """
+    index, features = evidence_map(catalog)
+    # Join on siren only (a company has few evidence rows), then keep the feature's keys by bit mask.
     keyed = evidence.with_columns(
-        evidence_key=pl.when(pl.col("kind") == "article").then(pl.lit(ARTICLES_KEY)).otherwise("signal_type")
-    )
-    window_start = pl.col("as_of_date").dt.offset_by(pl.format("-{}mo", pl.col("window_months")))
+        key_bit=pl.when(pl.col("kind") == "article")
+        .then(pl.lit(ARTICLES_KEY))
+        .otherwise("signal_type")
+        .replace_strict({key: 1 << bit for key, bit in index.items()}, default=None, return_dtype=pl.UInt64)
+    ).filter(pl.col("key_bit").is_not_null())
+    # One literal offset per window (a per-row offset string is slow).
+    window_start = pl.when(pl.lit(False)).then(pl.lit(None, pl.Date))
+    for months in sorted(set(WINDOW_MONTHS.values())):
+        window_start = window_start.when(pl.col("window_months") == months).then(
+            pl.col("as_of_date").dt.offset_by(f"-{months}mo")
+        )
     matched = (
         reasons.select("reason_id", "siren", "as_of_date", "feature")
-        .join(evidence_map(catalog), on="feature")
-        .join(keyed, on=["siren", "evidence_key"])
+        .join(features, on="feature")
+        .join(keyed, on="siren")
         .filter(
+            (pl.col("key_mask") & pl.col("key_bit")) != 0,
             pl.col("event_date") <= pl.col("as_of_date"),
             pl.col("window_months").is_null() | (pl.col("event_date") > window_start),
             pl.col("only_polarity").is_null() | (pl.col("polarity") == pl.col("only_polarity")),

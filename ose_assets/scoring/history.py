@@ -28,7 +28,8 @@ def append_history(con: duckdb.DuckDBPyConnection) -> int:
                 model_version varchar)"""
         )
         con.execute(
-            f"delete from {HISTORY_TABLE} where as_of_date in (select distinct as_of_date from scoring.company_scores)"
+            f"delete from {HISTORY_TABLE} "
+            "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
         )
         con.execute(
             f"""insert into {HISTORY_TABLE}
@@ -67,7 +68,8 @@ def history_context(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, as_of:
             union all select siren, $as_of::date, score from current
         ),
         previous as (
-            select siren, score as previous_score from past where as_of_date = (select max(as_of_date) from past)
+            select siren, score as previous_score from past
+            where as_of_date = (select max(as_of_date) from past)
         ),
         slopes as (
             select p.siren, regr_slope(p.score, r.run_index) as slope, count(*) as points

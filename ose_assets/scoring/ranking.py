@@ -9,8 +9,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from ose_assets.settings import model_config
 from ose_assets.scoring.tables import write_frame
+from ose_assets.settings import model_config
 
 TOP_K = 10
 # Red-flag features of the catalog that gate a company out of every ranking, with the reason recorded.
@@ -24,8 +24,10 @@ ORDER_BY = ["score", "last_positive_signal_date", "siren"]
 ORDER_DESCENDING = [True, True, False]
 
 
-def band_expr(score: pl.Expr = pl.col("score")) -> pl.Expr:
-    """Band of a 0-100 score: the highest band whose lower bound (model_config `bands`) it reaches."""
+def band_expr(score: pl.Expr | None = None) -> pl.Expr:
+    """Band of a 0-100 score (default column `score`): the highest band whose lower bound
+    (model_config `bands`) it reaches."""
+    score = pl.col("score") if score is None else score
     bounds = sorted(model_config()["bands"].items(), key=lambda item: item[1], reverse=True)
     (first_band, first_bound), *rest = bounds
     expr = pl.when(score >= first_bound).then(pl.lit(first_band))

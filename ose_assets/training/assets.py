@@ -66,7 +66,8 @@ def training_set_time_split(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         bounds = dict(
             (split, (low, high))
             for split, low, high in con.execute(
-                f"select split, min(snapshot_date), max(snapshot_date) from {TRAINING_SET_TABLE} group by split"
+                f"select split, min(snapshot_date), max(snapshot_date) "
+                f"from {TRAINING_SET_TABLE} group by split"
             ).fetchall()
         )
     ordered = [bounds[s] for s in SPLITS if s in bounds]

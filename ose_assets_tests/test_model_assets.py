@@ -1,0 +1,82 @@
+"""The training and model assets in one Dagster run on a temporary data root."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+
+from ose_assets.model import assets as model_assets
+from ose_assets.model.served_model import CHAMPION_ALIAS, load_champion
+from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
+from ose_assets.settings import OSESettings, model_config
+from ose_assets.training import assets as training_assets
+from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
+from ose_assets.warehouse import AS_OF_TAG
+from ose_assets_tests.training_fixtures import AS_OF, make_normalized
+
+RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
+TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
+
+
+def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
+    make_normalized(con, **fixture)
+    settings = model_config()["training"]
+    horizon = int(settings["horizon_days"])
+    plan = plan_splits(
+        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
+        horizon,
+        int(settings["test_months"]),
+        int(settings["validation_months"]),
+    )
+    build_training_set(con, plan, horizon)
+
+
+def _root(tmp_path):
+    settings = OSESettings(data_dir=tmp_path)
+    resources = build_resources(settings)
+    return settings, resources
+
+
+def _tag(resources, version: str, key: str) -> str:
+    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
+
+
+def _champion_version(resources) -> str:
+    return str(
+        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
+    )
+
+
+# ---- the Dagster assets ---------------------------------------------------------------------------
+def test_materialize_training_set_and_model(tmp_path):
+    settings, resources = _root(tmp_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        make_normalized(con, companies=1000)
+    result = dg.materialize(
+        [
+            training_assets.training_set,
+            training_assets.training_set_time_split,
+            model_assets.opportunity_model,
+            model_assets.champion_above_auc_floor,
+        ],
+        resources=resources,
+        tags={AS_OF_TAG: AS_OF.isoformat()},
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.asset_check_key.name for c in checks} == {"training_set_time_split", "champion_above_auc_floor"}
+    assert all(c.passed for c in checks)
+    training_metadata = result.asset_materializations_for_node("training__training_set")[0].metadata
+    assert training_metadata["test_snapshots"].value.startswith("2025-01-31 .. 2025-03-31")
+    model_events = {
+        m.asset_key.to_user_string(): m.metadata
+        for m in result.asset_materializations_for_node("opportunity_model")
+    }
+    metadata = model_events["model/opportunity_model"]
+    assert metadata["model_kind"].value == "xgboost" and metadata["promoted"].value is True
+    assert "data:image/png;base64," in metadata["plot_calibration_curve"].value
+    assert "data:image/png;base64," in metadata["model_card"].value
+    assert model_events["model/model_versions"]["dagster/row_count"].value == 1
+    assert load_champion(resources["mlflow"]).version == metadata["model_version"].value
