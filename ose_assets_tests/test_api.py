@@ -415,3 +415,60 @@ def test_openapi_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/api/v1/score/{siren}", "/api/v1/score", "/api/v1/top-opportunities"} <= set(paths)
+
+
+def test_concurrent_exact_explanations_are_coalesced_and_each_request_gets_its_own(served):
+    settings, scores = served
+    version = ServingStore(settings.serving_path).current()
+    sirens = scores.filter(pl.col("explanation_method") == "approximate")["siren"].head(24).to_list()
+    calls = []
+    explain_one = version.explainer._explain
+
+    def counted(batch):
+        calls.append(len(batch))
+        time.sleep(0.05)  # a slow call lets the other requests queue up behind it
+        return explain_one(batch)
+
+    version.explainer._explain = counted
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda s: version.explainer.reasons([s]), sirens))
+    assert sum(calls) == len(sirens) and len(calls) < len(sirens)
+    for siren, frame in zip(sirens, results, strict=True):
+        assert set(frame["siren"]) == {siren}
+        assert frame.drop("is_exact").equals(exact_reasons(settings, siren).drop("is_exact"))
+
+
+def test_ose_api_command_serves_on_loopback(served):
+    """`ose api --data-dir DIR --port P` (the CLI's entry to server.serve) answers /health."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "ose_assets.cli",
+        "api",
+        "--data-dir",
+        str(served[0].data_dir),
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "ose api did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and response.json()["scored_companies"] == COMPANIES
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

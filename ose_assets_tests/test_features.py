@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 
 import dagster as dg
@@ -32,15 +31,19 @@ AS_OF = dt.date(2024, 6, 30)
 DDL = {
     "companies": """siren varchar, name varchar, naf_code varchar, naf_label varchar, naf_section varchar,
         naf_section_label varchar, naf_division varchar, naf_group varchar, naf_class varchar,
-        headcount_band varchar, headcount_band_rank smallint, headcount_min integer, headcount_max integer,
+        headcount_band varchar, headcount_band_rank smallint,
+        headcount_min integer, headcount_max integer,
         category varchar, legal_form_code varchar, legal_form_family varchar, creation_date date,
-        closed_date date, is_active boolean, establishment_count integer, revenue double, revenue_year integer,
+        closed_date date, is_active boolean, establishment_count integer,
+        revenue double, revenue_year integer,
         commune_code varchar, postcode varchar, departement_code varchar, region_code varchar,
         region_name varchar, source varchar, record_date date""",
-    "signals": """signal_id varchar, siren varchar, event_date date, signal_type varchar, signal_family varchar,
+    "signals": """signal_id varchar, siren varchar, event_date date, signal_type varchar,
+        signal_family varchar,
         polarity tinyint, magnitude double, source varchar, source_ref varchar, source_url varchar,
         description varchar, file_hash varchar, ingested_at timestamp""",
-    "articles": """article_id varchar, url varchar, published_date date, published_at timestamp, title varchar,
+    "articles": """article_id varchar, url varchar, published_date date, published_at timestamp,
+        title varchar,
         text varchar, source varchar, event_type varchar, polarity tinyint""",
     "article_companies": "article_id varchar, siren varchar, match_method varchar, confidence double",
 }
@@ -57,12 +60,27 @@ def create_normalized(con: duckdb.DuckDBPyConnection) -> None:
 
 def add_company(con, siren: str, **values) -> None:
     row = {
-        "siren": siren, "name": f"Société {siren}", "naf_code": "62.01Z", "naf_section": "J",
-        "naf_division": "62", "headcount_band": "11", "headcount_band_rank": 3, "headcount_min": 10,
-        "headcount_max": 19, "category": "PME", "legal_form_code": "5710", "legal_form_family": "SAS",
-        "creation_date": dt.date(2010, 1, 1), "closed_date": None, "is_active": True,
-        "establishment_count": 1, "revenue": None, "revenue_year": None, "region_code": "11",
-        "source": "sirene", "record_date": dt.date(2024, 1, 1),
+        "siren": siren,
+        "name": f"Société {siren}",
+        "naf_code": "62.01Z",
+        "naf_section": "J",
+        "naf_division": "62",
+        "headcount_band": "11",
+        "headcount_band_rank": 3,
+        "headcount_min": 10,
+        "headcount_max": 19,
+        "category": "PME",
+        "legal_form_code": "5710",
+        "legal_form_family": "SAS",
+        "creation_date": dt.date(2010, 1, 1),
+        "closed_date": None,
+        "is_active": True,
+        "establishment_count": 1,
+        "revenue": None,
+        "revenue_year": None,
+        "region_code": "11",
+        "source": "sirene",
+        "record_date": dt.date(2024, 1, 1),
     } | values
     con.execute(
         f"insert into normalized.companies by name select {', '.join(f'?::{_type(k)} as {k}' for k in row)}",
@@ -80,22 +98,38 @@ def add_signal(con, siren: str, event_date: dt.date, signal_type: str, source: s
     con.execute(
         """insert into normalized.signals (signal_id, siren, event_date, signal_type, signal_family, polarity,
                source, source_ref) values (?, ?, ?, ?, ?, ?, ?, ?)""",
-        [f"{siren}-{event_date}-{signal_type}-{source}-{_next()}", siren, event_date, signal_type,
-         spec["family"], spec["polarity"], source, "ref"],
+        [
+            f"{siren}-{event_date}-{signal_type}-{source}-{_next()}",
+            siren,
+            event_date,
+            signal_type,
+            spec["family"],
+            spec["polarity"],
+            source,
+            "ref",
+        ],
     )
 
 
-def add_article(con, siren: str, published: dt.date, event_type: str = "other", polarity: int = 0,
-                confidence: float = 1.0) -> None:
+def add_article(
+    con, siren: str, published: dt.date, event_type: str = "other", polarity: int = 0, confidence: float = 1.0
+) -> None:
     article_id = f"art-{_next()}"
     con.execute(
         """insert into normalized.articles (article_id, url, published_date, published_at, title, source,
                event_type, polarity) values (?, ?, ?, ?, 't', 'press', ?, ?)""",
-        [article_id, f"https://example.org/{article_id}", published,
-         dt.datetime.combine(published, dt.time(9)), event_type, polarity],
+        [
+            article_id,
+            f"https://example.org/{article_id}",
+            published,
+            dt.datetime.combine(published, dt.time(9)),
+            event_type,
+            polarity,
+        ],
     )
     con.execute(
-        "insert into normalized.article_companies values (?, ?, 'exact_name', ?)", [article_id, siren, confidence]
+        "insert into normalized.article_companies values (?, ?, 'exact_name', ?)",
+        [article_id, siren, confidence],
     )
 
 
@@ -134,15 +168,33 @@ def test_catalog_names_types_and_helpers(con):
     names = feature_names()
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in names)
-    assert {"days_since_last_signal", "funding_signals_12m", "hiring_signals_3m", "decayed_signal_intensity",
-            "momentum_3m_vs_9m", "latest_revenue", "region_code"} <= set(names)
+    assert {
+        "days_since_last_signal",
+        "funding_signals_12m",
+        "hiring_signals_3m",
+        "decayed_signal_intensity",
+        "momentum_3m_vs_9m",
+        "latest_revenue",
+        "region_code",
+    } <= set(names)
     assert "last_red_flag_date" in names and "last_red_flag_date" not in model_feature_names()
     assert set(categorical_feature_names()) == {
-        "latest_article_event_type", "category", "legal_form_family", "naf_section", "naf_division", "region_code"
+        "latest_article_event_type",
+        "category",
+        "legal_form_family",
+        "naf_section",
+        "naf_division",
+        "region_code",
     }
     columns = con.execute(f"describe ({features_query(company_spine_query(AS_OF))})").fetchall()
     assert [c[0] for c in columns] == ["siren", "as_of_date", *names]
-    sql_types = {"int": "INTEGER", "float": "DOUBLE", "bool": "BOOLEAN", "category": "VARCHAR", "date": "DATE"}
+    sql_types = {
+        "int": "INTEGER",
+        "float": "DOUBLE",
+        "bool": "BOOLEAN",
+        "category": "VARCHAR",
+        "date": "DATE",
+    }
     assert [c[1] for c in columns[2:]] == [sql_types[f.dtype] for f in FEATURE_CATALOG]
 
 
@@ -152,7 +204,9 @@ def test_data_dictionary_lists_every_feature():
         assert f"| {name} |" in section
     from ose_assets.features.catalog import DATA_DICTIONARY_PATH
 
-    assert section in DATA_DICTIONARY_PATH.read_text(encoding="utf-8"), "run python -m ose_assets.features.catalog"
+    assert section in DATA_DICTIONARY_PATH.read_text(encoding="utf-8"), (
+        "run python -m ose_assets.features.catalog"
+    )
 
 
 # --- feature families on hand-made tables -------------------------------------------------------------
@@ -176,8 +230,15 @@ def test_recency(con):
 
 def test_volume_windows_and_families(con):
     add_company(con, "000000001")
-    for age, kind in [(10, "fundraising"), (80, "hiring"), (100, "capital_increase"), (200, "new_site"),
-                      (300, "contract_win"), (400, "fundraising"), (20, "layoffs")]:
+    for age, kind in [
+        (10, "fundraising"),
+        (80, "hiring"),
+        (100, "capital_increase"),
+        (200, "new_site"),
+        (300, "contract_win"),
+        (400, "fundraising"),
+        (20, "layoffs"),
+    ]:
         add_signal(con, "000000001", days_before(age), kind)
     row = features(con)["000000001"]
     assert (row["signals_3m"], row["signals_6m"], row["signals_12m"]) == (3, 4, 6)
@@ -213,7 +274,9 @@ def test_decayed_intensity_uses_config_weights_and_half_lives(con):
     add_signal(con, "000000001", days_before(0), "fundraising")
     add_signal(con, "000000001", days_before(types["hiring"]["half_life_days"]), "hiring")
     add_signal(con, "000000001", days_before(2 * types["liquidation"]["half_life_days"]), "liquidation")
-    expected = types["fundraising"]["weight"] + types["hiring"]["weight"] / 2 + types["liquidation"]["weight"] / 4
+    expected = (
+        types["fundraising"]["weight"] + types["hiring"]["weight"] / 2 + types["liquidation"]["weight"] / 4
+    )
     assert features(con)["000000001"]["decayed_signal_intensity"] == pytest.approx(expected)
 
 
@@ -235,7 +298,10 @@ def test_red_flags_and_closed(con):
     assert (one["layoffs_count_12m"], one["negative_press_count_12m"]) == (1, 1)
     assert one["days_since_last_red_flag"] == 50
     assert [rows[s]["is_closed"] for s in ("000000001", "000000002", "000000003", "000000004")] == [
-        False, True, False, True
+        False,
+        True,
+        False,
+        True,
     ]
 
 
@@ -271,19 +337,45 @@ def test_press(con):
 
 
 def test_company_attributes_and_spine(con):
-    add_company(con, "000000001", creation_date=dt.date(2014, 6, 30), headcount_min=50, headcount_max=99,
-                headcount_band_rank=6, revenue=1.5e6, revenue_year=2023, establishment_count=3,
-                category="ETI", legal_form_family="SA", naf_section="C", naf_division="25", region_code="84")
-    add_company(con, "000000002", creation_date=None, headcount_min=10000, headcount_max=None,
-                headcount_band_rank=15, revenue=9e6, revenue_year=2024)
+    add_company(
+        con,
+        "000000001",
+        creation_date=dt.date(2014, 6, 30),
+        headcount_min=50,
+        headcount_max=99,
+        headcount_band_rank=6,
+        revenue=1.5e6,
+        revenue_year=2023,
+        establishment_count=3,
+        category="ETI",
+        legal_form_family="SA",
+        naf_section="C",
+        naf_division="25",
+        region_code="84",
+    )
+    add_company(
+        con,
+        "000000002",
+        creation_date=None,
+        headcount_min=10000,
+        headcount_max=None,
+        headcount_band_rank=15,
+        revenue=9e6,
+        revenue_year=2024,
+    )
     add_company(con, "000000003", creation_date=AS_OF + dt.timedelta(days=1))  # not yet created
     rows = features(con)
     assert set(rows) == {"000000001", "000000002"}
     one, two = rows["000000001"], rows["000000002"]
     assert one["company_age_years"] == pytest.approx(3653 / 365.25)
     assert (one["headcount_band_rank"], one["headcount_midpoint"], one["establishment_count"]) == (6, 74.5, 3)
-    assert (one["category"], one["legal_form_family"], one["naf_section"], one["naf_division"],
-            one["region_code"]) == ("ETI", "SA", "C", "25", "84")
+    assert (
+        one["category"],
+        one["legal_form_family"],
+        one["naf_section"],
+        one["naf_division"],
+        one["region_code"],
+    ) == ("ETI", "SA", "C", "25", "84")
     assert one["latest_revenue"] == 1.5e6
     assert two["company_age_years"] is None
     assert two["headcount_midpoint"] == 10000
@@ -312,16 +404,26 @@ def test_multi_date_spine_equals_single_date_runs(con):
         add_company(con, f"00000000{i}", creation_date=dt.date(2023, 3 * i, 1))
     kinds = list(signal_types())
     for n in range(60):
-        add_signal(con, f"00000000{1 + n % 4}", dt.date(2022, 1, 1) + dt.timedelta(days=17 * n), kinds[n % 20])
+        add_signal(
+            con, f"00000000{1 + n % 4}", dt.date(2022, 1, 1) + dt.timedelta(days=17 * n), kinds[n % 20]
+        )
         if n % 3 == 0:
-            add_article(con, f"00000000{1 + n % 4}", dt.date(2022, 1, 5) + dt.timedelta(days=23 * n),
-                        kinds[n % 7], polarity=n % 3 - 1)
+            add_article(
+                con,
+                f"00000000{1 + n % 4}",
+                dt.date(2022, 1, 5) + dt.timedelta(days=23 * n),
+                kinds[n % 7],
+                polarity=n % 3 - 1,
+            )
     dates = [dt.date(2023, 6, 30), dt.date(2023, 12, 31), dt.date(2024, 6, 30)]
     spine = " union all ".join(company_spine_query(d) for d in dates)
     together = con.execute(f"select * from ({features_query(spine)}) order by as_of_date, siren").fetchall()
     separately = [
-        row for d in dates for row in con.execute(
-            f"select * from ({features_query(company_spine_query(d))}) order by siren").fetchall()
+        row
+        for d in dates
+        for row in con.execute(
+            f"select * from ({features_query(company_spine_query(d))}) order by siren"
+        ).fetchall()
     ]
     assert len(together) == 2 + 4 + 4  # companies appear once created
     assert [_rounded(r) for r in together] == [_rounded(r) for r in separately]
@@ -337,10 +439,25 @@ def _rounded(row: tuple) -> tuple:
 SIRENS = [f"00000000{i}" for i in range(1, 5)]
 TYPES = list(signal_types())
 past_day = st.integers(min_value=0, max_value=1500)
-signal_rows = st.lists(st.tuples(st.sampled_from(SIRENS), past_day, st.sampled_from(TYPES),
-                                 st.sampled_from(["bodacc", "crm", "france_travail"])), max_size=25)
-article_rows = st.lists(st.tuples(st.sampled_from(SIRENS), past_day, st.sampled_from(TYPES + ["other"]),
-                                  st.integers(-1, 1), st.sampled_from([0.5, 0.9, 1.0])), max_size=10)
+signal_rows = st.lists(
+    st.tuples(
+        st.sampled_from(SIRENS),
+        past_day,
+        st.sampled_from(TYPES),
+        st.sampled_from(["bodacc", "crm", "france_travail"]),
+    ),
+    max_size=25,
+)
+article_rows = st.lists(
+    st.tuples(
+        st.sampled_from(SIRENS),
+        past_day,
+        st.sampled_from(TYPES + ["other"]),
+        st.integers(-1, 1),
+        st.sampled_from([0.5, 0.9, 1.0]),
+    ),
+    max_size=10,
+)
 
 
 def _history(signals, articles) -> duckdb.DuckDBPyConnection:
@@ -358,7 +475,9 @@ def _history(signals, articles) -> duckdb.DuckDBPyConnection:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(signal_rows, article_rows, signal_rows, article_rows, st.integers(1, 3))
-def test_records_after_as_of_change_nothing(signals, articles, future_signals, future_articles, new_companies):
+def test_records_after_as_of_change_nothing(
+    signals, articles, future_signals, future_articles, new_companies
+):
     connection = _history(signals, articles)
     before = features(connection)
     for siren, age, kind, source in future_signals:
@@ -367,8 +486,10 @@ def test_records_after_as_of_change_nothing(signals, articles, future_signals, f
         add_article(connection, siren, AS_OF + dt.timedelta(days=age + 1), kind, polarity, confidence)
     for i in range(new_companies):
         add_company(connection, f"10000000{i}", creation_date=AS_OF + dt.timedelta(days=i + 1))
-    connection.execute("update normalized.companies set closed_date = ? where siren = ?",
-                       [AS_OF + dt.timedelta(days=3), SIRENS[0]])
+    connection.execute(
+        "update normalized.companies set closed_date = ? where siren = ?",
+        [AS_OF + dt.timedelta(days=3), SIRENS[0]],
+    )
     assert features(connection) == before
     connection.close()
 
@@ -381,7 +502,9 @@ def _in_window(window: str, event: dt.date) -> bool:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(signal_rows, article_rows, past_day, st.sampled_from(TYPES), st.integers(-1, 1), st.booleans())
-def test_a_past_record_changes_exactly_the_expected_features(signals, articles, age, kind, polarity, is_article):
+def test_a_past_record_changes_exactly_the_expected_features(
+    signals, articles, age, kind, polarity, is_article
+):
     """A record dated at or before the as-of date, for a company with none yet, changes exactly the
     features whose window holds its date and whose evidence types include its type; nobody else moves."""
     connection = _history(signals, articles)
@@ -395,8 +518,10 @@ def test_a_past_record_changes_exactly_the_expected_features(signals, articles, 
         evidence = (kind,)
     after = features(connection)
     expected = {
-        f.name for f in FEATURE_CATALOG
-        if set(evidence) & set(f.evidence_signal_types) and _in_window(f.window, event)
+        f.name
+        for f in FEATURE_CATALOG
+        if set(evidence) & set(f.evidence_signal_types)
+        and _in_window(f.window, event)
         and not (f.name == "negative_press_count_12m" and polarity != -1)
     }
     changed = {name for name in feature_names() if after["000000009"][name] != before["000000009"][name]}
@@ -421,10 +546,15 @@ def test_company_features_asset_materializes_with_metadata_and_checks(tmp_path):
         add_signal(warehouse, "000000001", days_before(30), "fundraising")
         add_article(warehouse, "000000001", days_before(3), "fundraising", polarity=1)
     result = dg.materialize(
-        [feature_assets.company_features, feature_assets.company_features_one_row_per_company,
-         feature_assets.company_features_in_range],
+        [
+            feature_assets.company_features,
+            feature_assets.company_features_one_row_per_company,
+            feature_assets.company_features_in_range,
+        ],
         resources=resources,
-        run_config=dg.RunConfig({"features__company_features": feature_assets.AsOfConfig(as_of=AS_OF.isoformat())}),
+        run_config=dg.RunConfig(
+            {"features__company_features": feature_assets.AsOfConfig(as_of=AS_OF.isoformat())}
+        ),
     )
     assert result.success
     metadata = result.asset_materializations_for_node("features__company_features")[0].metadata
@@ -441,7 +571,7 @@ def test_company_features_asset_materializes_with_metadata_and_checks(tmp_path):
         warehouse.execute("update features.company_features set days_since_last_signal = 99999")
         violations = feature_assets.range_violations(warehouse)
     assert violations["signals_3m"] == 1 and violations["days_since_last_signal"] == 2
-    assert not math.isnan(sum(violations.values()))
+    assert sum(violations.values()) == 3  # every other feature still in range
 
 
 def test_build_company_features_is_idempotent(con):

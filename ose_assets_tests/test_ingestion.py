@@ -57,8 +57,14 @@ def jsonl(*records) -> str:
 
 
 def signal(siren=S1, date="2025-05-01", type_="fundraising", **extra) -> dict:
-    return {"siren": siren, "date": date, "type": type_, "source": "press_release", "source_ref": f"r-{siren}-{date}",
-            **extra}
+    return {
+        "siren": siren,
+        "date": date,
+        "type": type_,
+        "source": "press_release",
+        "source_ref": f"r-{siren}-{date}",
+        **extra,
+    }
 
 
 def land(con, inbox):
@@ -77,8 +83,9 @@ def reasons(con) -> list[tuple[int, str]]:
 
 def test_luhn_sql_matches_python_stdnum():
     rng = random.Random(7)
-    values = [f"{rng.randrange(10**9):09d}" for _ in range(20_000)] + [make_siren(rng.randrange(10**8))
-                                                                     for _ in range(5_000)]
+    values = [f"{rng.randrange(10**9):09d}" for _ in range(20_000)] + [
+        make_siren(rng.randrange(10**8)) for _ in range(5_000)
+    ]
     values += ["356000000", "732829320", "000000000"]
     got = duckdb.sql(
         f"select v, {luhn_valid('v')} from (select unnest(?::varchar[]) as v)", params=[values]
@@ -91,7 +98,12 @@ def test_luhn_sql_matches_python_stdnum():
 def test_bad_siren_length_and_luhn_are_quarantined_and_spaced_siren_accepted(env):
     con, inbox = env
     spaced = f"{S2[:3]} {S2[3:6]} {S2[6:]}"
-    write(inbox, "signals", "s.jsonl", jsonl(signal("12345"), signal(BAD_LUHN), signal(spaced), signal("12A456789")))
+    write(
+        inbox,
+        "signals",
+        "s.jsonl",
+        jsonl(signal("12345"), signal(BAD_LUHN), signal(spaced), signal("12A456789")),
+    )
     [result] = land(con, inbox)
     assert (result.records_read, result.records_loaded, result.records_quarantined) == (4, 1, 3)
     assert reasons(con) == [(1, "bad_siren_length"), (2, "bad_siren_luhn"), (4, "bad_siren_format")]
@@ -100,9 +112,17 @@ def test_bad_siren_length_and_luhn_are_quarantined_and_spaced_siren_accepted(env
 
 def test_bad_date_and_future_date(env):
     con, inbox = env
-    write(inbox, "signals", "s.jsonl", jsonl(
-        signal(date="2025-13-45"), signal(date="2025-07-01"), signal(date="01/06/2025"), signal(date=None),
-    ))
+    write(
+        inbox,
+        "signals",
+        "s.jsonl",
+        jsonl(
+            signal(date="2025-13-45"),
+            signal(date="2025-07-01"),
+            signal(date="01/06/2025"),
+            signal(date=None),
+        ),
+    )
     [result] = land(con, inbox)
     assert reasons(con) == [(1, "bad_date"), (2, "future_date"), (4, "missing_date")]
     assert result.records_loaded == 1
@@ -111,42 +131,59 @@ def test_bad_date_and_future_date(env):
 
 def test_broken_json_line_is_quarantined_with_its_line_number(env):
     con, inbox = env
-    write(inbox, "signals", "s.jsonl", jsonl(signal(), '{"siren": "' + S2 + '", "date": ', "", signal(S3), "[1, 2]"))
+    write(
+        inbox,
+        "signals",
+        "s.jsonl",
+        jsonl(signal(), '{"siren": "' + S2 + '", "date": ', "", signal(S3), "[1, 2]"),
+    )
     [result] = land(con, inbox)
     # Line 3 is blank: not a record.
     assert (result.records_read, result.records_loaded) == (4, 2)
     assert reasons(con) == [(2, "broken_json"), (5, "not_an_object")]
-    raw = con.execute(f"select raw_record from {landing.QUARANTINE_TABLE} where record_number = 2").fetchone()[0]
+    raw = con.execute(
+        f"select raw_record from {landing.QUARANTINE_TABLE} where record_number = 2"
+    ).fetchone()[0]
     assert raw.startswith('{"siren": "' + S2)
 
 
 def test_short_csv_row_is_quarantined_and_the_rest_loads(env):
     con, inbox = env
-    write(inbox, "signals", "s.csv", "siren,date,type,amount\n"
-          f"{S1},2025-05-01,fundraising,1000000\n{S2},2025-05-02\n{S3},2025-05-03,hiring,\n")
+    write(
+        inbox,
+        "signals",
+        "s.csv",
+        "siren,date,type,amount\n"
+        f"{S1},2025-05-01,fundraising,1000000\n{S2},2025-05-02\n{S3},2025-05-03,hiring,\n",
+    )
     [result] = land(con, inbox)
     assert (result.records_read, result.records_loaded, result.records_quarantined) == (3, 2, 1)
     assert reasons(con) == [(3, "bad_column_count")]
     assert con.execute("select siren, amount from raw.signal_records order by record_number").fetchall() == [
-        (S1, 1_000_000.0), (S3, None)]
+        (S1, 1_000_000.0),
+        (S3, None),
+    ]
     assert con.execute("select record_number from raw.signal_records order by 1").fetchall() == [(2,), (4,)]
 
 
 def test_cp1252_file_with_accents(env):
     con, inbox = env
-    text = (f"siren;date;type;source;source_ref\n{S1};2025-05-01;Levée de fonds;presse;Réf ’€\n"
-            f"{S2};2025-05-02;Recrutement;presse;Œuvre\n")
+    text = (
+        f"siren;date;type;source;source_ref\n{S1};2025-05-01;Levée de fonds;presse;Réf ’€\n"
+        f"{S2};2025-05-02;Recrutement;presse;Œuvre\n"
+    )
     path = write(inbox, "signals", "s.csv", text.encode("cp1252"))
     assert fingerprint(path).encoding == "cp1252"
     [result] = land(con, inbox)
     assert result.records_loaded == 2
-    assert con.execute("select signal_type, source_ref from raw.signal_records order by siren").fetchall() == [
-        ("fundraising", "Réf ’€"), ("hiring", "Œuvre")]
+    assert con.execute(
+        "select signal_type, source_ref from raw.signal_records order by siren"
+    ).fetchall() == [("fundraising", "Réf ’€"), ("hiring", "Œuvre")]
 
 
 def test_utf8_bom_csv_and_jsonl(env):
     con, inbox = env
-    write(inbox, "signals", "a.csv", "\ufeffsiren,date,type\n" f"{S1},2025-05-01,hiring\n")
+    write(inbox, "signals", "a.csv", f"\ufeffsiren,date,type\n{S1},2025-05-01,hiring\n")
     write(inbox, "signals", "b.jsonl", "\ufeff" + jsonl(signal(S2)))
     results = land(con, inbox)
     assert [r.records_loaded for r in results] == [1, 1]
@@ -155,14 +192,21 @@ def test_utf8_bom_csv_and_jsonl(env):
 
 def test_semicolon_csv(env):
     con, inbox = env
-    write(inbox, "outcomes", "crm.csv", "opportunity_id;siren;opportunity_date;closed_date;status\n"
-          f"o1;{S1};2025-01-10;2025-03-01;won\no2;{S2};2025-02-10;;open\no3;{S3};2025-02-10;2025-01-01;lost\n"
-          f"o4;{S4};2025-02-10;2025-03-01;peut-être\n")
+    write(
+        inbox,
+        "outcomes",
+        "crm.csv",
+        "opportunity_id;siren;opportunity_date;closed_date;status\n"
+        f"o1;{S1};2025-01-10;2025-03-01;won\no2;{S2};2025-02-10;;open\no3;{S3};2025-02-10;2025-01-01;lost\n"
+        f"o4;{S4};2025-02-10;2025-03-01;peut-être\n",
+    )
     [result] = land(con, inbox)
     assert reasons(con) == [(4, "inconsistent_dates"), (5, "bad_status")]
     assert outcomes.build_outcomes(con) == 2
     assert con.execute("select opportunity_id, status from normalized.outcomes order by 1").fetchall() == [
-        ("o1", "won"), ("o2", "open")]
+        ("o1", "won"),
+        ("o2", "open"),
+    ]
     assert result.records_read == 4
 
 
@@ -193,10 +237,15 @@ def test_duplicated_record_dropped_within_and_across_files(env):
 
 def test_unknown_naf_code_is_kept_with_null_hierarchy(env, tmp_path):
     con, inbox = env
-    write(inbox, "companies", "StockUniteLegale_utf8.csv", UL_HEADER + "\n"
-          f"{S1},O,2010-01-01,11,2025-01-01T10:00:00,PME,2010-01-01,A,ALPHA SAS,5710,6201Z,NAFRev2,00012,x\n"
-          f"{S2},O,2011-01-01,NN,2025-01-01T10:00:00,,2020-05-01,C,BETA,5499,99.99Q,NAFRev2,00013,x\n"
-          f"{S3},O,2012-01-01,[ND],2025-01-01,,2012-01-01,A,[ND],1000,46.87Y,NAFRev2,00014,x\n")
+    write(
+        inbox,
+        "companies",
+        "StockUniteLegale_utf8.csv",
+        UL_HEADER + "\n"
+        f"{S1},O,2010-01-01,11,2025-01-01T10:00:00,PME,2010-01-01,A,ALPHA SAS,5710,6201Z,NAFRev2,00012,x\n"
+        f"{S2},O,2011-01-01,NN,2025-01-01T10:00:00,,2020-05-01,C,BETA,5499,99.99Q,NAFRev2,00013,x\n"
+        f"{S3},O,2012-01-01,[ND],2025-01-01,,2012-01-01,A,[ND],1000,46.87Y,NAFRev2,00014,x\n",
+    )
     [result] = land(con, inbox)
     assert result.records_loaded == 3
     counts = companies.build_companies(con, OSESettings(data_dir=tmp_path).reference_dir)
@@ -212,25 +261,60 @@ def test_unknown_naf_code_is_kept_with_null_hierarchy(env, tmp_path):
 
 def test_newest_company_record_wins_and_establishments_give_the_place(env, tmp_path):
     con, inbox = env
-    write(inbox, "companies", "StockUniteLegale_utf8.csv", UL_HEADER + "\n"
-          f"{S1},O,2010-01-01,11,2025-01-01T10:00:00,PME,2010-01-01,A,OLD NAME,5710,6201Z,NAFRev2,00012,x\n")
-    write(inbox, "companies", "StockEtablissement_utf8.csv",
-          "siren,nic,siret,etablissementSiege,codePostalEtablissement,codeCommuneEtablissement,"
-          "etatAdministratifEtablissement\n"
-          f"{S1},00012,{S1}00012,true,69001,69381,A\n{S1},00020,{S1}00020,false,75001,75101,A\n"
-          f"{S1},00030,{S1}00030,false,75001,75101,F\n")
-    write(inbox, "companies", "recherche.json", json.dumps({"results": [
-        {"siren": S1, "nom_raison_sociale": "NEW NAME", "date_mise_a_jour": "2025-03-01",
-         "finances": {"2023": {"ca": 1.5e6}, "2024": {"ca": 2e6, "resultat_net": 1e5}},
-         "dirigeants": [{"nom": "X"}, {"nom": "Y"}], "etat_administratif": "A"},
-        {"siren": S2, "nom_complet": "GAMMA", "activite_principale": "70.22Z", "date_mise_a_jour": "2024-01-01",
-         "siege": {"commune": "2A004", "code_postal": "20000"}, "nature_juridique": "5499"},
-    ], "total_results": 2, "page": 1}))
+    write(
+        inbox,
+        "companies",
+        "StockUniteLegale_utf8.csv",
+        UL_HEADER + "\n"
+        f"{S1},O,2010-01-01,11,2025-01-01T10:00:00,PME,2010-01-01,A,OLD NAME,5710,6201Z,NAFRev2,00012,x\n",
+    )
+    write(
+        inbox,
+        "companies",
+        "StockEtablissement_utf8.csv",
+        "siren,nic,siret,etablissementSiege,codePostalEtablissement,codeCommuneEtablissement,"
+        "etatAdministratifEtablissement\n"
+        f"{S1},00012,{S1}00012,true,69001,69381,A\n{S1},00020,{S1}00020,false,75001,75101,A\n"
+        f"{S1},00030,{S1}00030,false,75001,75101,F\n",
+    )
+    write(
+        inbox,
+        "companies",
+        "recherche.json",
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "siren": S1,
+                        "nom_raison_sociale": "NEW NAME",
+                        "date_mise_a_jour": "2025-03-01",
+                        "finances": {"2023": {"ca": 1.5e6}, "2024": {"ca": 2e6, "resultat_net": 1e5}},
+                        "dirigeants": [{"nom": "X"}, {"nom": "Y"}],
+                        "etat_administratif": "A",
+                    },
+                    {
+                        "siren": S2,
+                        "nom_complet": "GAMMA",
+                        "activite_principale": "70.22Z",
+                        "date_mise_a_jour": "2024-01-01",
+                        "siege": {"commune": "2A004", "code_postal": "20000"},
+                        "nature_juridique": "5499",
+                    },
+                ],
+                "total_results": 2,
+                "page": 1,
+            }
+        ),
+    )
     land(con, inbox)
     companies.build_companies(con, OSESettings(data_dir=tmp_path).reference_dir)
-    rows = {r[0]: r for r in con.execute(
-        "select siren, name, source, naf_code, revenue, revenue_year, establishment_count, commune_code, "
-        "departement_code, region_code, region_name, executive_count from normalized.companies").fetchall()}
+    rows = {
+        r[0]: r
+        for r in con.execute(
+            "select siren, name, source, naf_code, revenue, revenue_year, establishment_count, commune_code, "
+            "departement_code, region_code, region_name, executive_count from normalized.companies"
+        ).fetchall()
+    }
     assert rows[S1][1:3] == ("NEW NAME", "recherche_entreprises")
     assert rows[S1][3] == "62.01Z"  # the newest record has no NAF: the older SIRENE value fills it
     assert rows[S1][4:6] == (2e6, 2024)
@@ -244,13 +328,30 @@ BODACC_BASE = {"dateparution": "2025-04-10", "typeavis": "annonce", "publication
 
 def test_bodacc_record_with_two_sirens_yields_two_signals(env):
     con, inbox = env
-    write(inbox, "bodacc", "bodacc.jsonl", jsonl(
-        {**BODACC_BASE, "id": "A1", "familleavis": "collective", "registre": [S1, f"{S1[:3]} {S1[3:6]} {S1[6:]}", S2],
-         "jugement": json.dumps({"nature": "Jugement d'ouverture d'une procédure de redressement judiciaire"})},
-        {**BODACC_BASE, "id": "A2", "familleavis": "modification", "registre": f"{S3[:3]} {S3[3:6]} {S3[6:]},{S3}",
-         "modificationsgenerales": json.dumps({"descriptif": "Augmentation du capital social"})},
-        {**BODACC_BASE, "id": "A3", "familleavis": "immatriculation", "registre": ["12345"]},
-    ))
+    write(
+        inbox,
+        "bodacc",
+        "bodacc.jsonl",
+        jsonl(
+            {
+                **BODACC_BASE,
+                "id": "A1",
+                "familleavis": "collective",
+                "registre": [S1, f"{S1[:3]} {S1[3:6]} {S1[6:]}", S2],
+                "jugement": json.dumps(
+                    {"nature": "Jugement d'ouverture d'une procédure de redressement judiciaire"}
+                ),
+            },
+            {
+                **BODACC_BASE,
+                "id": "A2",
+                "familleavis": "modification",
+                "registre": f"{S3[:3]} {S3[3:6]} {S3[6:]},{S3}",
+                "modificationsgenerales": json.dumps({"descriptif": "Augmentation du capital social"}),
+            },
+            {**BODACC_BASE, "id": "A3", "familleavis": "immatriculation", "registre": ["12345"]},
+        ),
+    )
     [result] = land(con, inbox)
     assert (result.records_read, result.records_loaded) == (3, 2)
     assert reasons(con) == [(3, "bad_siren_length")]
@@ -258,71 +359,117 @@ def test_bodacc_record_with_two_sirens_yields_two_signals(env):
     rows = con.execute(
         "select siren, signal_type, polarity, source, source_ref, description from normalized.signals order by siren"
     ).fetchall()
-    assert [(r[0], r[1], r[2]) for r in rows] == [(S1, "receivership", -1), (S2, "receivership", -1),
-                                                  (S3, "capital_increase", 1)]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (S1, "receivership", -1),
+        (S2, "receivership", -1),
+        (S3, "capital_increase", 1),
+    ]
     assert rows[0][3:6] == ("bodacc", "A1", "Jugement d'ouverture d'une procédure de redressement judiciaire")
 
 
 def test_bodacc_rectificatif_and_annulation_are_corrections(env):
     con, inbox = env
-    write(inbox, "bodacc", "bodacc.csv", "id;dateparution;typeavis;familleavis;registre;parution;numeroannonce;"
-          "jugement;parutionavisprecedent\n"
-          f"A1;2025-04-01;annonce;collective;{S1};20250065;101;"
-          '"{""nature"": ""Jugement d\'ouverture de liquidation judiciaire""}";\n'
-          f"A2;2025-04-08;rectificatif;collective;{S1};20250070;55;"
-          '"{""nature"": ""Jugement d\'ouverture d\'une procédure de sauvegarde""}";'
-          '"{""numeroParution"": ""20250065"", ""numeroAnnonce"": ""101""}"\n'
-          f"B1;2025-04-02;annonce;vente;{S2};20250066;7;;\n"
-          f"B2;2025-04-09;annulation;vente;{S2};20250071;8;;\n"
-          f"C1;2025-04-09;rectificatif;dpc;{S3};20250071;9;;\n")
+    write(
+        inbox,
+        "bodacc",
+        "bodacc.csv",
+        "id;dateparution;typeavis;familleavis;registre;parution;numeroannonce;"
+        "jugement;parutionavisprecedent\n"
+        f"A1;2025-04-01;annonce;collective;{S1};20250065;101;"
+        '"{""nature"": ""Jugement d\'ouverture de liquidation judiciaire""}";\n'
+        f"A2;2025-04-08;rectificatif;collective;{S1};20250070;55;"
+        '"{""nature"": ""Jugement d\'ouverture d\'une procédure de sauvegarde""}";'
+        '"{""numeroParution"": ""20250065"", ""numeroAnnonce"": ""101""}"\n'
+        f"B1;2025-04-02;annonce;vente;{S2};20250066;7;;\n"
+        f"B2;2025-04-09;annulation;vente;{S2};20250071;8;;\n"
+        f"C1;2025-04-09;rectificatif;dpc;{S3};20250071;9;;\n",
+    )
     [result] = land(con, inbox)
     assert result.records_loaded == 5
     counts = signals.build_signals(con)
     assert (counts["bodacc_rectificatifs"], counts["bodacc_annulations"]) == (2, 1)
-    rows = con.execute("select siren, signal_type, event_date, source_ref from normalized.signals order by siren").fetchall()
+    rows = con.execute(
+        "select siren, signal_type, event_date, source_ref from normalized.signals order by siren"
+    ).fetchall()
     # A1 corrected by A2 (one event, original id and date); B1 cancelled; C1's original unknown: it stands.
-    assert rows == [(S1, "safeguard_procedure", dt.date(2025, 4, 1), "A1"),
-                    (S3, "accounts_filed", dt.date(2025, 4, 9), "C1")]
+    assert rows == [
+        (S1, "safeguard_procedure", dt.date(2025, 4, 1), "A1"),
+        (S3, "accounts_filed", dt.date(2025, 4, 9), "C1"),
+    ]
 
 
 def _companies_for_matching(con, inbox, tmp_path):
-    write(inbox, "companies", "recherche.jsonl", jsonl(
-        {"siren": S1, "nom_raison_sociale": "Boulangerie Épicéa SAS", "date_mise_a_jour": "2025-01-01"},
-        {"siren": S2, "nom_raison_sociale": "Martin Conseil", "date_mise_a_jour": "2025-01-01"},
-        {"siren": S3, "nom_raison_sociale": "MARTIN CONSEIL SARL", "date_mise_a_jour": "2025-01-01"},
-        {"siren": S4, "nom_raison_sociale": "Transports Durandeau Logistique", "date_mise_a_jour": "2025-01-01"},
-    ))
+    write(
+        inbox,
+        "companies",
+        "recherche.jsonl",
+        jsonl(
+            {"siren": S1, "nom_raison_sociale": "Boulangerie Épicéa SAS", "date_mise_a_jour": "2025-01-01"},
+            {"siren": S2, "nom_raison_sociale": "Martin Conseil", "date_mise_a_jour": "2025-01-01"},
+            {"siren": S3, "nom_raison_sociale": "MARTIN CONSEIL SARL", "date_mise_a_jour": "2025-01-01"},
+            {
+                "siren": S4,
+                "nom_raison_sociale": "Transports Durandeau Logistique",
+                "date_mise_a_jour": "2025-01-01",
+            },
+        ),
+    )
 
 
 def _article(i, title, text="", sirens=None):
-    return {"id": f"art{i}", "url": f"https://ex.fr/{i}", "published_at": "2025-06-01T08:00:00+02:00",
-            "title": title, "text": text, "source": "presse", **({"sirens": sirens} if sirens else {})}
+    return {
+        "id": f"art{i}",
+        "url": f"https://ex.fr/{i}",
+        "published_at": "2025-06-01T08:00:00+02:00",
+        "title": title,
+        "text": text,
+        "source": "presse",
+        **({"sirens": sirens} if sirens else {}),
+    }
 
 
 def test_articles_matched_by_name_exact_fuzzy_and_ambiguous(env, tmp_path):
     con, inbox = env
     _companies_for_matching(con, inbox, tmp_path)
-    write(inbox, "articles", "a.jsonl", jsonl(
-        _article(1, "La boulangerie Epicea recrute 20 personnes à Lyon"),
-        _article(2, "Martin Conseil remporte un contrat"),
-        _article(3, "Transports Durandot Logistique lève 5 millions d'euros"),
-        _article(4, "Plan social chez un industriel", sirens=[S2]),
-        _article(5, "Rien à voir", sirens=[BAD_LUHN]),
-        _article(6, "Un article du futur", ) | {"published_at": "2025-07-05T10:00:00"},
-    ))
+    write(
+        inbox,
+        "articles",
+        "a.jsonl",
+        jsonl(
+            _article(1, "La boulangerie Epicea recrute 20 personnes à Lyon"),
+            _article(2, "Martin Conseil remporte un contrat"),
+            _article(3, "Transports Durandot Logistique lève 5 millions d'euros"),
+            _article(4, "Plan social chez un industriel", sirens=[S2]),
+            _article(5, "Rien à voir", sirens=[BAD_LUHN]),
+            _article(
+                6,
+                "Un article du futur",
+            )
+            | {"published_at": "2025-07-05T10:00:00"},
+        ),
+    )
     land(con, inbox)
     assert reasons(con) == [(5, "bad_siren_luhn"), (6, "future_date")]
     companies.build_companies(con, OSESettings(data_dir=tmp_path).reference_dir)
     counts = articles.build_articles(con)
-    links = con.execute("select article_id, siren, match_method, confidence from normalized.article_companies "
-                        "order by article_id").fetchall()
+    links = con.execute(
+        "select article_id, siren, match_method, confidence from normalized.article_companies "
+        "order by article_id"
+    ).fetchall()
     assert links[0] == ("art1", S1, "exact_name", 1.0)
     assert links[1][:3] == ("art3", S4, "fuzzy_name") and 0.9 <= links[1][3] < 1.0
     assert links[2] == ("art4", S2, "siren", 1.0)
     assert len(links) == 3
     assert counts["articles_ambiguous_name"] == 1  # "Martin Conseil" names two companies
-    events = dict(con.execute("select article_id, event_type || ':' || polarity from normalized.articles").fetchall())
-    assert events == {"art1": "hiring:1", "art2": "contract_win:1", "art3": "fundraising:1", "art4": "layoffs:-1"}
+    events = dict(
+        con.execute("select article_id, event_type || ':' || polarity from normalized.articles").fetchall()
+    )
+    assert events == {
+        "art1": "hiring:1",
+        "art2": "contract_win:1",
+        "art3": "fundraising:1",
+        "art4": "layoffs:-1",
+    }
 
 
 def test_naf_reference_has_the_full_hierarchy():
@@ -333,4 +480,6 @@ def test_naf_reference_has_the_full_hierarchy():
 
 
 def test_siren_digits_strips_spaces():
-    assert duckdb.sql(f"select {siren_digits(chr(39) + '853 479 236' + chr(39))}").fetchone()[0] == "853479236"
+    assert (
+        duckdb.sql(f"select {siren_digits(chr(39) + '853 479 236' + chr(39))}").fetchone()[0] == "853479236"
+    )

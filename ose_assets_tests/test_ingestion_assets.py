@@ -30,20 +30,50 @@ def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
         f"{S2},O,2010-01-01,12,2025-01-01T10:00:00,PME,2010-01-01,A,BETA,5499,4687Z,NAFRev2,00012,x\n",
         encoding="utf-8",
     )
-    (inbox / "signals" / "signals.jsonl").write_text(jsonl(
-        {"siren": S1, "date": "2025-01-05", "type": "levee_de_fonds", "amount": 2e6, "source": "press_release"},
-        {"siren": S3, "date": "2025-01-06", "type": "hiring", "count": 4, "source": "france_travail"},
-        {"siren": "123", "date": "2025-01-06", "type": "hiring"},
-    ), encoding="utf-8")
-    (inbox / "bodacc" / "bodacc.jsonl").write_text(jsonl(
-        {"id": "A1", "dateparution": "2025-02-01", "typeavis": "annonce", "familleavis": "dpc", "registre": [S2]}),
-        encoding="utf-8")
-    (inbox / "articles" / "articles.jsonl").write_text(jsonl(
-        {"id": "x1", "url": "https://ex.fr/1", "published_at": "2025-02-01T09:00:00", "title": "Alpha recrute",
-         "text": "Alpha ouvre 10 postes", "source": "presse"}), encoding="utf-8")
+    (inbox / "signals" / "signals.jsonl").write_text(
+        jsonl(
+            {
+                "siren": S1,
+                "date": "2025-01-05",
+                "type": "levee_de_fonds",
+                "amount": 2e6,
+                "source": "press_release",
+            },
+            {"siren": S3, "date": "2025-01-06", "type": "hiring", "count": 4, "source": "france_travail"},
+            {"siren": "123", "date": "2025-01-06", "type": "hiring"},
+        ),
+        encoding="utf-8",
+    )
+    (inbox / "bodacc" / "bodacc.jsonl").write_text(
+        jsonl(
+            {
+                "id": "A1",
+                "dateparution": "2025-02-01",
+                "typeavis": "annonce",
+                "familleavis": "dpc",
+                "registre": [S2],
+            }
+        ),
+        encoding="utf-8",
+    )
+    (inbox / "articles" / "articles.jsonl").write_text(
+        jsonl(
+            {
+                "id": "x1",
+                "url": "https://ex.fr/1",
+                "published_at": "2025-02-01T09:00:00",
+                "title": "Alpha recrute",
+                "text": "Alpha ouvre 10 postes",
+                "source": "presse",
+            }
+        ),
+        encoding="utf-8",
+    )
     (inbox / "outcomes" / "crm_outcomes.csv").write_text(
         f"opportunity_id,siren,opportunity_date,closed_date,status\no1,{S1},2025-01-01,2025-02-01,won\n"
-        f"o2,{make_siren(99999999)},2025-01-01,,open\n", encoding="utf-8")
+        f"o2,{make_siren(99999999)},2025-01-01,,open\n",
+        encoding="utf-8",
+    )
 
     first = _materialize(settings)
     assert first.success
@@ -61,16 +91,27 @@ def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
 
     def counts():
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-            return {t: con.execute(f"select count(*) from normalized.{t}").fetchone()[0]
-                    for t in ("companies", "signals", "articles", "article_companies", "outcomes", "quarantine")}
+            return {
+                t: con.execute(f"select count(*) from normalized.{t}").fetchone()[0]
+                for t in ("companies", "signals", "articles", "article_companies", "outcomes", "quarantine")
+            }
 
     before = counts()
-    assert before == {"companies": 2, "signals": 3, "articles": 1, "article_companies": 1, "outcomes": 2,
-                      "quarantine": 1}
+    assert before == {
+        "companies": 2,
+        "signals": 3,
+        "articles": 1,
+        "article_companies": 1,
+        "outcomes": 2,
+        "quarantine": 1,
+    }
     assert _materialize(settings).success
     assert counts() == before
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from raw.manifest").fetchone()[0] == 5
-        row = con.execute("select signal_type, signal_family, polarity, magnitude from normalized.signals "
-                          "where siren = ? and source = 'press_release'", [S1]).fetchone()
+        row = con.execute(
+            "select signal_type, signal_family, polarity, magnitude from normalized.signals "
+            "where siren = ? and source = 'press_release'",
+            [S1],
+        ).fetchone()
     assert row == ("fundraising", "funding", 1, 2e6)

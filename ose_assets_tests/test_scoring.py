@@ -236,6 +236,7 @@ def test_reason_sentences_read_like_a_salesperson_would_say_them():
         {"feature": "days_since_last_signal", "value": None},
         {"feature": "latest_revenue", "value": 2_340_000.0},
         {"feature": "region_code", "feature_value": "11", "value": 0.0},
+        {"feature": "headcount_band_rank", "value": 6.0},
     ]
     rendered = render_reasons(reasons_frame(rows).with_row_index()).sort("index")
     assert rendered["reason_fr"].to_list() == [
@@ -250,6 +251,7 @@ def test_reason_sentences_read_like_a_salesperson_would_say_them():
         "Aucun signal connu",
         "Chiffre d'affaires de 2,3 M€",
         "Siège en région Île-de-France",
+        "Effectif : 20 à 49 salariés",
     ]
     assert rendered["reason_en"][0] == "3 job postings in the last 3 months"
     assert rendered["reason_en"][3] == "Receivership (redressement judiciaire) opened on 2026-03-12"
@@ -574,7 +576,7 @@ def scored_warehouse(tmp_path):
 def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
     con, run, model, features = scored_warehouse
     scores = con.execute("select * from scoring.company_scores").pl()
-    assert scores.height == 400 and run.companies == 400
+    assert scores.height == 400 and run.companies == 400 and scores.schema["score"] == pl.Float64
     assert scores["score"].is_between(0, 100).all()
     assert (scores["score"] == scores["score"].round(1)).all()
     ranked = set(rank_segments(scores)["siren"])

@@ -81,7 +81,7 @@ def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500)
 
 
 def run_locust(url: str, tag_name: str, users: int, duration: int, sirens_file: Path, out: Path) -> dict:
-    prefix = out / tag_name
+    prefix = out / f"{tag_name}_{sirens_file.stem}"
     command = [
         sys.executable, "-m", "locust", "-f", __file__, "--headless", "--host", url, "-u", str(users),
         "-r", str(users), "-t", f"{duration}s", "--tags", tag_name, "--csv", str(prefix), "--only-summary",
@@ -122,24 +122,19 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         build_serving_copy(settings.serving_path, companies=args.companies, exact_top_n=10_000)
         print(f"built {args.companies:,}-company serving copy in {time.perf_counter() - start:.0f} s")
-    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
-        sirens = [
-            row[0] for row in con.execute("select siren from company_scores using sample 20000").fetchall()
-        ]
-        approximate = con.execute("select avg((explanation_method = 'approximate')::int) from company_scores")
-        approximate_share = approximate.fetchone()[0]
     out = Path(args.data_dir) / "locust"
     out.mkdir(parents=True, exist_ok=True)
-    sirens_file = out / "sirens.txt"
-    sirens_file.write_text("\n".join(sirens))
-    print(
-        f"{len(sirens):,} sampled SIRENs; {approximate_share:.0%} of companies are explained on demand "
-        "(approximate in the copy)"
-    )
-    print(
-        "in-process score lookup:",
-        {k: round(v, 2) for k, v in in_process_latency(settings.serving_path, sirens).items()},
-    )
+    # Two SIREN samples: any scored company (mostly explained on demand, the copy holding exact reasons for
+    # the top 10,000 only) and companies whose exact reasons are stored.
+    samples = {}
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        for name, condition in (("any", "true"), ("stored_exact", "explanation_method = 'exact'")):
+            query = f"select siren from company_scores where {condition} using sample 20000"
+            samples[name] = [row[0] for row in con.execute(query).fetchall()]
+            (out / f"sirens_{name}.txt").write_text("\n".join(samples[name]))
+    for name, sirens in samples.items():
+        figures = in_process_latency(settings.serving_path, sirens)
+        print(f"in-process score lookup ({name} SIREN): { ({k: round(v, 2) for k, v in figures.items()}) }")
 
     port = _free_port()
     server = subprocess.Popen(
@@ -160,11 +155,12 @@ def main(argv: list[str] | None = None) -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the API did not start")
             time.sleep(0.5)
-        for tag_name, endpoint in (
-            ("score", "GET /api/v1/score/{siren}"),
-            ("top", "GET /api/v1/top-opportunities"),
+        for tag_name, sample, endpoint in (
+            ("score", "any", "GET /api/v1/score/{siren} (any SIREN)"),
+            ("score", "stored_exact", "GET /api/v1/score/{siren} (stored exact reasons)"),
+            ("top", "any", "GET /api/v1/top-opportunities"),
         ):
-            figures = run_locust(url, tag_name, args.users, args.duration, sirens_file, out)
+            figures = run_locust(url, tag_name, args.users, args.duration, out / f"sirens_{sample}.txt", out)
             print(f"{endpoint}: {args.users} users, {args.workers} workers: {figures}")
     finally:
         server.terminate()

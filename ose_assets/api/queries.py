@@ -162,6 +162,10 @@ def top_opportunities(
             # The precomputed segment is shorter than asked for: rank from company_scores.
             source = "company_scores"
             conditions, params = ["is_eligible", "rank is not null"], []
+            if not (region or naf_section or band):
+                # Ranks are global among eligible companies: the overall top is rank <= limit, no full sort.
+                conditions.append("rank <= ?")
+                params.append(limit)
             for column, value in (("region_code", region), ("naf_section", naf_section), ("band", band)):
                 if value is not None:
                     conditions.append(f"{column} = ?")

@@ -19,7 +19,7 @@ NORMALIZED_DEPS = [
     group_name="features",
     kinds={"duckdb", "sql"},
     deps=NORMALIZED_DEPS,
-    description="One row per company existing at the as-of date; features from records dated at or before it.",
+    description="One row per company existing at the as-of date, from records dated at or before it.",
 )
 def company_features(
     context: dg.AssetExecutionContext, config: AsOfConfig, warehouse: DuckDBResource
@@ -38,12 +38,15 @@ def company_features(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset_check(asset=company_features, blocking=True, description="One row per company existing at the as-of date.")
+@dg.asset_check(
+    asset=company_features, blocking=True, description="One row per company existing at the as-of date."
+)
 def company_features_one_row_per_company(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         as_of = con.execute(f"select max(as_of_date) from {FEATURES_TABLE}").fetchone()[0]
         duplicates, rows, dates = con.execute(
-            f"select count(*) - count(distinct siren), count(*), count(distinct as_of_date) from {FEATURES_TABLE}"
+            "select count(*) - count(distinct siren), count(*), count(distinct as_of_date) "
+            f"from {FEATURES_TABLE}"
         ).fetchone()
         missing, unexpected = con.execute(
             f"""
@@ -91,9 +94,11 @@ def range_violations(con) -> dict[str, int]:
                 if f.name == "days_since_last_article"
                 else ("normalized.signals", "event_date")
             )
-            conditions.append(f"{f.name} > date_diff('day', (select min({column}) from {source}), as_of_date)")
+            conditions.append(
+                f"{f.name} > date_diff('day', (select min({column}) from {source}), as_of_date)"
+            )
         if conditions:
-            bounds.append(f"count_if({' or '.join(conditions)}) as {f.name}")
+            bounds.append(f"coalesce(count_if({' or '.join(conditions)}), 0) as {f.name}")
     counts = con.execute(f"select {', '.join(bounds)} from {FEATURES_TABLE}").fetchone()
     names = [b.rsplit(" as ", 1)[1] for b in bounds]
     return dict(zip(names, counts, strict=True))

@@ -32,34 +32,37 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
     polarity_list = "[" + ", ".join(str(spec["polarity"]) for _, spec in types) + "]"
     as_of = f"date '{AS_OF.isoformat()}'"
     con.execute("create schema if not exists normalized")
+    con.execute("create or replace macro rnd(i, k) as hash(i * 1000003 + k)")  # k-th random draw for row i
     con.execute(f"""
         create or replace table normalized.companies as
         select lpad(i::varchar, 9, '0') as siren, 'Company ' || i as name,
             '62.01Z' as naf_code, 'Programmation informatique' as naf_label,
-            chr(65 + (hash(i * 1000003 + 1) % 21)::int) as naf_section, 'Section' as naf_section_label,
-            lpad((hash(i * 1000003 + 2) % 99)::varchar, 2, '0') as naf_division, '62.0' as naf_group, '62.01' as naf_class,
-            '11' as headcount_band, (hash(i * 1000003 + 3) % 16)::smallint as headcount_band_rank,
-            10 as headcount_min, 19 as headcount_max, ['PME', 'ETI', 'GE'][1 + (hash(i * 1000003 + 4) % 3)::int] as category,
-            '5710' as legal_form_code, ['SAS', 'SARL', 'SA', 'sole_trader', 'other'][1 + (hash(i * 1000003 + 5) % 5)::int]
+            chr(65 + (rnd(i, 1) % 21)::int) as naf_section, 'Section' as naf_section_label,
+            lpad((rnd(i, 2) % 99)::varchar, 2, '0') as naf_division,
+            '62.0' as naf_group, '62.01' as naf_class,
+            '11' as headcount_band, (rnd(i, 3) % 16)::smallint as headcount_band_rank,
+            10 as headcount_min, 19 as headcount_max,
+            ['PME', 'ETI', 'GE'][1 + (rnd(i, 4) % 3)::int] as category,
+            '5710' as legal_form_code, ['SAS', 'SARL', 'SA', 'sole_trader', 'other'][1 + (rnd(i, 5) % 5)::int]
                 as legal_form_family,
-            date '1980-01-01' + (hash(i * 1000003 + 6) % 16000)::int as creation_date,
-            case when hash(i * 1000003 + 7) % 20 = 0 then date '2015-01-01' + (hash(i * 1000003 + 8) % 4000)::int end as closed_date,
-            hash(i * 1000003 + 7) % 20 <> 0 as is_active, 1 + (hash(i * 1000003 + 9) % 5)::int as establishment_count,
-            (hash(i * 1000003 + 10) % 10000000)::double as revenue, 2023 as revenue_year,
+            date '1980-01-01' + (rnd(i, 6) % 16000)::int as creation_date,
+            case when rnd(i, 7) % 20 = 0 then date '2015-01-01' + (rnd(i, 8) % 4000)::int end as closed_date,
+            rnd(i, 7) % 20 <> 0 as is_active, 1 + (rnd(i, 9) % 5)::int as establishment_count,
+            (rnd(i, 10) % 10000000)::double as revenue, 2023 as revenue_year,
             '75056' as commune_code, '75001' as postcode, '75' as departement_code,
-            lpad((hash(i * 1000003 + 11) % 95)::varchar, 2, '0') as region_code, 'Région' as region_name,
+            lpad((rnd(i, 11) % 95)::varchar, 2, '0') as region_code, 'Région' as region_name,
             'sirene' as source, {as_of} as record_date
         from range({companies}) t(i)
     """)
     con.execute(f"""
         create or replace table normalized.signals as
-        select md5(i::varchar) as signal_id, lpad((hash(i * 1000003 + 1) % {companies})::varchar, 9, '0') as siren,
-            {as_of} + 180 - (hash(i * 1000003 + 2) % 1980)::int as event_date,
-            {type_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int] as signal_type,
-            {family_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int] as signal_family,
-            {polarity_list}[1 + (hash(i * 1000003 + 3) % {len(types)})::int]::tinyint as polarity,
-            (hash(i * 1000003 + 4) % 1000000)::double as magnitude,
-            ['bodacc', 'france_travail', 'press_release', 'crm'][1 + (hash(i * 1000003 + 5) % 4)::int] as source,
+        select md5(i::varchar) as signal_id, lpad((rnd(i, 1) % {companies})::varchar, 9, '0') as siren,
+            {as_of} + 180 - (rnd(i, 2) % 1980)::int as event_date,
+            {type_list}[1 + (rnd(i, 3) % {len(types)})::int] as signal_type,
+            {family_list}[1 + (rnd(i, 3) % {len(types)})::int] as signal_family,
+            {polarity_list}[1 + (rnd(i, 3) % {len(types)})::int]::tinyint as polarity,
+            (rnd(i, 4) % 1000000)::double as magnitude,
+            ['bodacc', 'france_travail', 'press_release', 'crm'][1 + (rnd(i, 5) % 4)::int] as source,
             'ref' || i as source_ref, null::varchar as source_url, 'synthetic' as description,
             'bench' as file_hash, now()::timestamp as ingested_at
         from range({signals}) t(i)
@@ -68,17 +71,17 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
     con.execute(f"""
         create or replace table normalized.articles as
         select 'a' || i as article_id, 'https://example.org/' || i as url,
-            {as_of} + 180 - (hash(i * 1000003 + 1) % 1980)::int as published_date,
-            ({as_of} + 180 - (hash(i * 1000003 + 1) % 1980)::int)::timestamp as published_at,
+            {as_of} + 180 - (rnd(i, 1) % 1980)::int as published_date,
+            ({as_of} + 180 - (rnd(i, 1) % 1980)::int)::timestamp as published_at,
             'title' as title, 'text' as text, 'press' as source,
-            {type_list}[1 + (hash(i * 1000003 + 2) % {len(types)})::int] as event_type,
-            ((hash(i * 1000003 + 3) % 3)::int - 1)::tinyint as polarity
+            {type_list}[1 + (rnd(i, 2) % {len(types)})::int] as event_type,
+            ((rnd(i, 3) % 3)::int - 1)::tinyint as polarity
         from range({articles}) t(i)
     """)
     con.execute(f"""
         create or replace table normalized.article_companies as
-        select 'a' || i as article_id, lpad((hash(i * 1000003 + 4) % {companies})::varchar, 9, '0') as siren,
-            'fuzzy_name' as match_method, 0.7 + (hash(i * 1000003 + 5) % 31) / 100.0 as confidence
+        select 'a' || i as article_id, lpad((rnd(i, 4) % {companies})::varchar, 9, '0') as siren,
+            'fuzzy_name' as match_method, 0.7 + (rnd(i, 5) % 31) / 100.0 as confidence
         from range({articles}) t(i)
     """)
 
@@ -86,7 +89,8 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
 def bare_group_by(con: duckdb.DuckDBPyConnection) -> None:
     as_of = f"date '{AS_OF.isoformat()}'"
     counts = ", ".join(
-        f"count(*) filter (where event_date > {as_of} - interval {m} month) as signals_{m}m" for m in (3, 6, 12)
+        f"count(*) filter (where event_date > {as_of} - interval {m} month) as signals_{m}m"
+        for m in (3, 6, 12)
     )
     con.execute(f"""
         create or replace table bench_bare_group_by as
@@ -104,15 +108,19 @@ def timed(label: str, fn) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--companies", type=int, default=1_000_000)
     parser.add_argument("--signals", type=int, default=20_000_000)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ose_bench_") as tmp:
         con = duckdb.connect(str(Path(tmp) / "bench.duckdb"), config={"threads": args.threads})
-        timed(f"generate {args.companies:,} companies / {args.signals:,} signals", lambda: generate(
-            con, args.companies, args.signals))
+        timed(
+            f"generate {args.companies:,} companies / {args.signals:,} signals",
+            lambda: generate(con, args.companies, args.signals),
+        )
         con.execute("checkpoint")
         bare = timed("bare GROUP BY (recency + 3/6/12m counts)", lambda: bare_group_by(con))
         build = timed("build_company_features", lambda: build_company_features(con, AS_OF))

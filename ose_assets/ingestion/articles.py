@@ -58,10 +58,16 @@ ARTICLE_SPEC = RawSpec(
     checks=(
         Check("article_id is null", "missing_id", "'no id and no url'"),
         *date_checks("published_at", "published_at", required=True, event=True),
-        Check("len(list_filter(sirens, lambda x: length(x) <> 9)) > 0", "bad_siren_length",
-              "'sirens: ' || src.sirens"),
-        Check(f"len(list_filter(sirens, lambda x: not {luhn_valid('x')})) > 0", "bad_siren_luhn",
-              "'sirens: ' || src.sirens"),
+        Check(
+            "len(list_filter(sirens, lambda x: length(x) <> 9)) > 0",
+            "bad_siren_length",
+            "'sirens: ' || src.sirens",
+        ),
+        Check(
+            f"len(list_filter(sirens, lambda x: not {luhn_valid('x')})) > 0",
+            "bad_siren_luhn",
+            "'sirens: ' || src.sirens",
+        ),
     ),
     formats=("jsonl", "json", "csv", "parquet"),
 )
@@ -98,7 +104,10 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
     _name_index(con, settings["name_min_chars"])
     _exact_matches(con, settings["name_match_chars"])
     fuzzy, fuzzy_ambiguous = _fuzzy_links(
-        con, settings["fuzzy_min_score"], settings["fuzzy_ambiguity_margin"], settings["fuzzy_block_max_names"]
+        con,
+        settings["fuzzy_min_score"],
+        settings["fuzzy_ambiguity_margin"],
+        settings["fuzzy_block_max_names"],
     )
     con.register("fuzzy_links", fuzzy.to_arrow())
     links = replace_table(
@@ -154,8 +163,11 @@ def _exact_matches(con, match_chars: int) -> None:
     )
     con.execute(
         f"""create or replace temp table article_tokens as
-        select n.article_id, string_split({normalized_name(
-            f"coalesce(n.title, '') || ' . ' || left(coalesce(n.text, ''), {int(match_chars)})")}, ' ') as tokens,
+        select n.article_id, string_split({
+            normalized_name(
+                f"coalesce(n.title, '') || ' . ' || left(coalesce(n.text, ''), {int(match_chars)})"
+            )
+        }, ' ') as tokens,
             string_split({normalized_name("coalesce(n.title, '')")}, ' ') as title_tokens
         from {ARTICLES_TABLE} n join {ARTICLE_SPEC.table} a using (article_id)
         where len(a.sirens) = 0

@@ -17,8 +17,13 @@ from ose_assets.warehouse import frame_to_markdown, markdown_preview, replace_ta
 RAW_SPECS = {
     spec.table: spec
     for spec in (
-        companies.UNITE_LEGALE_SPEC, companies.ETABLISSEMENT_SPEC, companies.COMPANY_JSON_SPEC,
-        signals.FEED_SPEC, bodacc.BODACC_SPEC, articles.ARTICLE_SPEC, outcomes.OUTCOME_SPEC,
+        companies.UNITE_LEGALE_SPEC,
+        companies.ETABLISSEMENT_SPEC,
+        companies.COMPANY_JSON_SPEC,
+        signals.FEED_SPEC,
+        bodacc.BODACC_SPEC,
+        articles.ARTICLE_SPEC,
+        outcomes.OUTCOME_SPEC,
     )
 }
 RAW_RECORD_KEYS = [dg.AssetKey(table.split(".")) for table in RAW_SPECS]
@@ -58,8 +63,13 @@ def raw_inbox(context: dg.AssetExecutionContext, warehouse: DuckDBResource, data
         landed = pl.DataFrame(
             [vars(r) for r in results],
             schema={
-                "file_path": pl.String, "source": pl.String, "file_hash": pl.String, "status": pl.String,
-                "records_read": pl.Int64, "records_loaded": pl.Int64, "records_quarantined": pl.Int64,
+                "file_path": pl.String,
+                "source": pl.String,
+                "file_hash": pl.String,
+                "status": pl.String,
+                "records_read": pl.Int64,
+                "records_loaded": pl.Int64,
+                "records_quarantined": pl.Int64,
                 "duplicates_dropped": pl.Int64,
             },
         )
@@ -90,38 +100,48 @@ def raw_inbox(context: dg.AssetExecutionContext, warehouse: DuckDBResource, data
             yield dg.MaterializeResult(asset_key=key, metadata=table_metadata(con, table, preview_rows=5))
 
 
-@dg.asset_check(asset=MANIFEST_KEY, blocking=True, description="records read = loaded + quarantined + duplicates")
+@dg.asset_check(
+    asset=MANIFEST_KEY, blocking=True, description="records read = loaded + quarantined + duplicates"
+)
 def manifest_reconciles(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     with warehouse.get_connection() as con:
         failures = landing.reconciliation(con)
     return dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"files_not_reconciling": len(failures), "examples": dg.MetadataValue.json(
-            [list(map(str, row)) for row in failures[:10]])},
+        metadata={
+            "files_not_reconciling": len(failures),
+            "examples": dg.MetadataValue.json([list(map(str, row)) for row in failures[:10]]),
+        },
     )
 
 
 def _normalized(key: dg.AssetKey, deps, description: str):
-    return dg.asset(
-        key=key, group_name="normalized", kinds={"duckdb"}, deps=deps, description=description
-    )
+    return dg.asset(key=key, group_name="normalized", kinds={"duckdb"}, deps=deps, description=description)
 
 
 @_normalized(
     COMPANIES_KEY,
-    [dg.AssetKey(["raw", "sirene_unite_legale"]), dg.AssetKey(["raw", "sirene_etablissement"]),
-     dg.AssetKey(["raw", "company_json"])],
+    [
+        dg.AssetKey(["raw", "sirene_unite_legale"]),
+        dg.AssetKey(["raw", "sirene_etablissement"]),
+        dg.AssetKey(["raw", "company_json"]),
+    ],
     "One row per SIREN: SIRENE and Recherche d'entreprises merged (newest record wins), with NAF "
     "hierarchy, headcount range, legal form family, head-office place, région and latest revenue.",
 )
 def normalized_companies(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         counts = companies.build_companies(con, data_root.settings.reference_dir)
-        by_source = con.execute(f"select source, count(*) from {companies.TABLE} group by 1 order by 1").fetchall()
+        by_source = con.execute(
+            f"select source, count(*) from {companies.TABLE} group by 1 order by 1"
+        ).fetchall()
         return dg.MaterializeResult(
-            metadata={**table_metadata(con, companies.TABLE), **counts,
-                      "by_source": dg.MetadataValue.json(dict(by_source))}
+            metadata={
+                **table_metadata(con, companies.TABLE),
+                **counts,
+                "by_source": dg.MetadataValue.json(dict(by_source)),
+            }
         )
 
 
@@ -138,20 +158,31 @@ def normalized_signals(warehouse: DuckDBResource) -> dg.MaterializeResult:
                 **table_metadata(con, signals.TABLE),
                 **counts,
                 "by_type": markdown_preview(
-                    con, f"select signal_type, source, count(*) as signals from {signals.TABLE} "
-                    "group by all order by signals desc", 40),
+                    con,
+                    f"select signal_type, source, count(*) as signals from {signals.TABLE} "
+                    "group by all order by signals desc",
+                    40,
+                ),
             }
         )
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(ARTICLES_KEY, group_name="normalized", kinds={"duckdb"},
-                     deps=[dg.AssetKey(["raw", "article_records"])],
-                     description="One row per article with its keyword event type and polarity."),
-        dg.AssetSpec(ARTICLE_COMPANIES_KEY, group_name="normalized", kinds={"duckdb"},
-                     deps=[dg.AssetKey(["raw", "article_records"]), COMPANIES_KEY],
-                     description="Article -> company links: by SIREN, exact or fuzzy name, with confidence."),
+        dg.AssetSpec(
+            ARTICLES_KEY,
+            group_name="normalized",
+            kinds={"duckdb"},
+            deps=[dg.AssetKey(["raw", "article_records"])],
+            description="One row per article with its keyword event type and polarity.",
+        ),
+        dg.AssetSpec(
+            ARTICLE_COMPANIES_KEY,
+            group_name="normalized",
+            kinds={"duckdb"},
+            deps=[dg.AssetKey(["raw", "article_records"]), COMPANIES_KEY],
+            description="Article -> company links: by SIREN, exact or fuzzy name, with confidence.",
+        ),
     ],
     can_subset=False,
 )
@@ -160,17 +191,23 @@ def normalized_articles(warehouse: DuckDBResource):
         counts = articles.build_articles(con)
         yield dg.MaterializeResult(
             asset_key=ARTICLES_KEY,
-            metadata={**table_metadata(con, articles.ARTICLES_TABLE, preview_rows=5), "articles": counts["articles"]},
+            metadata={
+                **table_metadata(con, articles.ARTICLES_TABLE, preview_rows=5),
+                "articles": counts["articles"],
+            },
         )
         yield dg.MaterializeResult(
             asset_key=ARTICLE_COMPANIES_KEY,
-            metadata={**table_metadata(con, articles.LINKS_TABLE),
-                      **{k: v for k, v in counts.items() if k != "articles"}},
+            metadata={
+                **table_metadata(con, articles.LINKS_TABLE),
+                **{k: v for k, v in counts.items() if k != "articles"},
+            },
         )
 
 
 @_normalized(
-    OUTCOMES_KEY, [dg.AssetKey(["raw", "outcome_records"])],
+    OUTCOMES_KEY,
+    [dg.AssetKey(["raw", "outcome_records"])],
     "One row per CRM opportunity (newest record wins): dates and won / lost / open status.",
 )
 def normalized_outcomes(warehouse: DuckDBResource) -> dg.MaterializeResult:
@@ -180,14 +217,16 @@ def normalized_outcomes(warehouse: DuckDBResource) -> dg.MaterializeResult:
 
 
 @_normalized(
-    QUARANTINE_KEY, [RAW_QUARANTINE_KEY, MANIFEST_KEY],
+    QUARANTINE_KEY,
+    [RAW_QUARANTINE_KEY, MANIFEST_KEY],
     "Every rejected record of every landed file: source file, record number, raw record, reason.",
 )
 def normalized_quarantine(warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         landing.ensure_tables(con)
         replace_table(
-            con, QUARANTINE_TABLE,
+            con,
+            QUARANTINE_TABLE,
             f"""select source_file, file_hash, record_number, raw_record, reason_code, reason_detail,
                 ingested_at, source
             from {landing.QUARANTINE_TABLE} order by ingested_at, source_file, record_number""",
@@ -196,8 +235,11 @@ def normalized_quarantine(warehouse: DuckDBResource) -> dg.MaterializeResult:
             metadata={
                 **table_metadata(con, QUARANTINE_TABLE, preview_rows=5),
                 "by_source_and_reason": markdown_preview(
-                    con, f"select source, reason_code, count(*) as records from {QUARANTINE_TABLE} "
-                    "group by all order by records desc", 50),
+                    con,
+                    f"select source, reason_code, count(*) as records from {QUARANTINE_TABLE} "
+                    "group by all order by records desc",
+                    50,
+                ),
             }
         )
 
@@ -218,7 +260,9 @@ def _null_key_check(key: dg.AssetKey, table: str, columns: tuple[str, ...]):
         asset=key, name="no_null_keys", blocking=True, description=f"No NULL in {', '.join(columns)}."
     )
     def _check(warehouse: DuckDBResource) -> dg.AssetCheckResult:
-        nulls = _count(warehouse, f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in columns))
+        nulls = _count(
+            warehouse, f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in columns)
+        )
         return dg.AssetCheckResult(passed=nulls == 0, metadata={"rows_with_null_key": nulls})
 
     return _check
@@ -235,7 +279,9 @@ outcomes_no_null_keys = _null_key_check(
 
 def _unknown_siren_check(key: dg.AssetKey, table: str):
     @dg.asset_check(
-        asset=key, name="unknown_sirens", additional_deps=[COMPANIES_KEY],
+        asset=key,
+        name="unknown_sirens",
+        additional_deps=[COMPANIES_KEY],
         description="Rows pointing at a SIREN absent from normalized.companies (warning).",
     )
     def _check(warehouse: DuckDBResource) -> dg.AssetCheckResult:
@@ -246,7 +292,8 @@ def _unknown_siren_check(key: dg.AssetKey, table: str):
                 from {table} t left join {companies.TABLE} c using (siren)"""
             ).fetchone()
         return dg.AssetCheckResult(
-            passed=unknown == 0, severity=dg.AssetCheckSeverity.WARN,
+            passed=unknown == 0,
+            severity=dg.AssetCheckSeverity.WARN,
             metadata={"rows": rows, "rows_with_unknown_siren": unknown, "unknown_sirens": companies_unknown},
         )
 
@@ -258,7 +305,8 @@ outcomes_unknown_sirens = _unknown_siren_check(OUTCOMES_KEY, outcomes.TABLE)
 
 
 @dg.asset_check(
-    asset=QUARANTINE_KEY, additional_deps=[MANIFEST_KEY],
+    asset=QUARANTINE_KEY,
+    additional_deps=[MANIFEST_KEY],
     description="Share of records quarantined, over all landed files, below ingestion.max_quarantine_rate.",
 )
 def quarantine_rate(warehouse: DuckDBResource) -> dg.AssetCheckResult:
@@ -269,7 +317,12 @@ def quarantine_rate(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         ).fetchone()
     rate = quarantined / read if read else 0.0
     return dg.AssetCheckResult(
-        passed=rate <= threshold, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"records_read": int(read), "records_quarantined": int(quarantined),
-                  "quarantine_rate": rate, "max_quarantine_rate": threshold},
+        passed=rate <= threshold,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "records_read": int(read),
+            "records_quarantined": int(quarantined),
+            "quarantine_rate": rate,
+            "max_quarantine_rate": threshold,
+        },
     )

@@ -17,8 +17,20 @@ from ose_assets.ingestion.spec import Check, RawSpec, date_checks
 from ose_assets.ingestion.sql import clean_text, luhn_valid, parse_date
 
 FIELDS = (
-    "id", "dateparution", "typeavis", "familleavis", "familleavis_lib", "registre", "jugement", "acte",
-    "modificationsgenerales", "depot", "parutionavisprecedent", "parution", "numeroannonce", "commercant",
+    "id",
+    "dateparution",
+    "typeavis",
+    "familleavis",
+    "familleavis_lib",
+    "registre",
+    "jugement",
+    "acte",
+    "modificationsgenerales",
+    "depot",
+    "parutionavisprecedent",
+    "parution",
+    "numeroannonce",
+    "commercant",
 )
 # Header labels of the CSV export made with labels turned on (compared lower-case).
 LABELS = {
@@ -67,10 +79,13 @@ BODACC_SPEC = RawSpec(
     checks=(
         Check("announcement_id is null", "missing_id", "'no id'"),
         *date_checks("publication_date", "dateparution", required=True, event=True),
-        Check("len(siren_candidates) = 0", "missing_siren", "'registre: ' || coalesce(src.registre, '<empty>')"),
+        Check(
+            "len(siren_candidates) = 0", "missing_siren", "'registre: ' || coalesce(src.registre, '<empty>')"
+        ),
         Check(
             "len(sirens) = 0 and len(list_filter(siren_candidates, lambda x: length(x) <> 9)) > 0",
-            "bad_siren_length", "'registre: ' || src.registre",
+            "bad_siren_length",
+            "'registre: ' || src.registre",
         ),
         Check("len(sirens) = 0", "bad_siren_luhn", "'registre: ' || src.registre"),
     ),

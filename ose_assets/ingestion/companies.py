@@ -34,17 +34,31 @@ def _text(field: str) -> str:
 UNITE_LEGALE_SPEC = RawSpec(
     table="raw.sirene_unite_legale",
     fields=_fields(
-        "siren", "dateCreationUniteLegale", "sigleUniteLegale", "prenom1UniteLegale", "prenomUsuelUniteLegale",
-        "trancheEffectifsUniteLegale", "dateDernierTraitementUniteLegale", "categorieEntreprise", "dateDebut",
-        "etatAdministratifUniteLegale", "nomUniteLegale", "nomUsageUniteLegale", "denominationUniteLegale",
-        "denominationUsuelle1UniteLegale", "categorieJuridiqueUniteLegale", "activitePrincipaleUniteLegale",
-        "nomenclatureActivitePrincipaleUniteLegale", "nicSiegeUniteLegale", "activitePrincipaleNAF25UniteLegale",
+        "siren",
+        "dateCreationUniteLegale",
+        "sigleUniteLegale",
+        "prenom1UniteLegale",
+        "prenomUsuelUniteLegale",
+        "trancheEffectifsUniteLegale",
+        "dateDernierTraitementUniteLegale",
+        "categorieEntreprise",
+        "dateDebut",
+        "etatAdministratifUniteLegale",
+        "nomUniteLegale",
+        "nomUsageUniteLegale",
+        "denominationUniteLegale",
+        "denominationUsuelle1UniteLegale",
+        "categorieJuridiqueUniteLegale",
+        "activitePrincipaleUniteLegale",
+        "nomenclatureActivitePrincipaleUniteLegale",
+        "nicSiegeUniteLegale",
+        "activitePrincipaleNAF25UniteLegale",
     ),
     columns={
         "siren": siren_digits("f.siren"),
-        "name": f"""coalesce({_text('denominationUniteLegale')}, {_text('denominationUsuelle1UniteLegale')},
-            nullif(trim(concat_ws(' ', coalesce({_text('prenomUsuelUniteLegale')}, {_text('prenom1UniteLegale')}),
-                coalesce({_text('nomUsageUniteLegale')}, {_text('nomUniteLegale')}))), ''))""",
+        "name": f"""coalesce({_text("denominationUniteLegale")}, {_text("denominationUsuelle1UniteLegale")},
+            nullif(trim(concat_ws(' ', coalesce({_text("prenomUsuelUniteLegale")}, {_text("prenom1UniteLegale")}),
+                coalesce({_text("nomUsageUniteLegale")}, {_text("nomUniteLegale")}))), ''))""",
         "sigle": _text("sigleUniteLegale"),
         "naf_code_raw": _text("activitePrincipaleUniteLegale"),
         "naf_nomenclature": _text("nomenclatureActivitePrincipaleUniteLegale"),
@@ -70,8 +84,14 @@ UNITE_LEGALE_SPEC = RawSpec(
 ETABLISSEMENT_SPEC = RawSpec(
     table="raw.sirene_etablissement",
     fields=_fields(
-        "siren", "nic", "siret", "dateCreationEtablissement", "etablissementSiege", "codePostalEtablissement",
-        "codeCommuneEtablissement", "etatAdministratifEtablissement",
+        "siren",
+        "nic",
+        "siret",
+        "dateCreationEtablissement",
+        "etablissementSiege",
+        "codePostalEtablissement",
+        "codeCommuneEtablissement",
+        "etatAdministratifEtablissement",
     ),
     columns={
         "siren": siren_digits("f.siren"),
@@ -93,9 +113,22 @@ COMPANY_JSON_SPEC = RawSpec(
     table="raw.company_json",
     fields={
         **_fields(
-            "siren", "nom_complet", "nom_raison_sociale", "sigle", "activite_principale", "tranche_effectif_salarie",
-            "categorie_entreprise", "nature_juridique", "date_creation", "date_fermeture", "etat_administratif",
-            "nombre_etablissements_ouverts", "nombre_etablissements", "finances", "dirigeants", "date_mise_a_jour",
+            "siren",
+            "nom_complet",
+            "nom_raison_sociale",
+            "sigle",
+            "activite_principale",
+            "tranche_effectif_salarie",
+            "categorie_entreprise",
+            "nature_juridique",
+            "date_creation",
+            "date_fermeture",
+            "etat_administratif",
+            "nombre_etablissements_ouverts",
+            "nombre_etablissements",
+            "finances",
+            "dirigeants",
+            "date_mise_a_jour",
         ),
         "siege_commune": ("siege.commune",),
         "siege_code_postal": ("siege.code_postal",),
@@ -137,7 +170,9 @@ def raw_spec(fp: FileFingerprint) -> RawSpec | None:
     if fp.file_format == "csv":
         columns = csv_header(fp.path, fp.encoding)[1]
     else:
-        columns = [row[0] for row in duckdb.sql(f"describe select * from read_parquet('{fp.path}')").fetchall()]
+        columns = [
+            row[0] for row in duckdb.sql(f"describe select * from read_parquet('{fp.path}')").fetchall()
+        ]
     names = {column.strip().lower() for column in columns}
     if {"siren", "siret", "etablissementsiege"} <= names:
         return ETABLISSEMENT_SPEC
@@ -199,7 +234,7 @@ with etab_latest as (
     select siren,
         arg_min(source, recency) as source, arg_min(record_date, recency) as record_date,
         arg_min({{'is_active': is_active, 'closed_date': closed_date}}, recency) as state,
-        arg_min(name, recency) as name, arg_min({_naf_format('naf_code')}, recency) as naf_code,
+        arg_min(name, recency) as name, arg_min({_naf_format("naf_code")}, recency) as naf_code,
         arg_min(headcount_band, recency) as headcount_band, arg_min(category, recency) as category,
         arg_min(legal_form_code, recency) as legal_form_code, arg_min(creation_date, recency) as creation_date,
         arg_min(establishment_count, recency) as establishment_count,

@@ -78,7 +78,9 @@ def inbox_files(inbox_dir: Path) -> list[tuple[str, Path]]:
 
     Hidden files and in-progress names (`.part`, `.tmp`, see model_config automation) are skipped.
     """
-    in_progress = tuple(model_config().get("automation", {}).get("inbox_in_progress_suffixes", [".part", ".tmp"]))
+    in_progress = tuple(
+        model_config().get("automation", {}).get("inbox_in_progress_suffixes", [".part", ".tmp"])
+    )
     return [
         (source, path)
         for source in INBOX_SOURCES
@@ -88,9 +90,7 @@ def inbox_files(inbox_dir: Path) -> list[tuple[str, Path]]:
     ]
 
 
-def land_inbox(
-    con: duckdb.DuckDBPyConnection, inbox_dir: Path, today: dt.date
-) -> list[LandingResult]:
+def land_inbox(con: duckdb.DuckDBPyConnection, inbox_dir: Path, today: dt.date) -> list[LandingResult]:
     """Land every new inbox file; files already in the manifest (same path, size and mtime) are skipped."""
     ensure_tables(con)
     return [
@@ -130,9 +130,20 @@ def land_file(
         con.execute(
             f"insert into {MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                str(path), source, fp.file_hash, fp.size_bytes, result.records_read, result.records_loaded,
-                result.records_quarantined, result.duplicates_dropped, ingested_at, modified_at,
-                fp.file_format, fp.encoding, spec.table if spec else None, result.status,
+                str(path),
+                source,
+                fp.file_hash,
+                fp.size_bytes,
+                result.records_read,
+                result.records_loaded,
+                result.records_quarantined,
+                result.duplicates_dropped,
+                ingested_at,
+                modified_at,
+                fp.file_format,
+                fp.encoding,
+                spec.table if spec else None,
+                result.status,
                 previous[0] if previous else None,
             ],
         )
@@ -146,8 +157,13 @@ def land_file(
 def _quarantine_whole_file(con, fp: FileFingerprint, source: str, ingested_at) -> LandingResult:
     con.execute(
         f"insert into {QUARANTINE_TABLE} values (?, ?, ?, 0, null, 'unsupported_file', ?, ?)",
-        [source, str(fp.path), fp.file_hash, f"unrecognised {fp.file_format} file for source {source}",
-         ingested_at],
+        [
+            source,
+            str(fp.path),
+            fp.file_hash,
+            f"unrecognised {fp.file_format} file for source {source}",
+            ingested_at,
+        ],
     )
     return LandingResult(str(fp.path), source, fp.file_hash, "unsupported", 1, 0, 1, 0)
 
@@ -204,9 +220,14 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
         from stage_checked"""
     ).fetchone()
     return LandingResult(
-        str(fp.path), source, fp.file_hash, "loaded",
+        str(fp.path),
+        source,
+        fp.file_hash,
+        "loaded",
         records_read=rejected + loaded + quarantined + duplicates,
-        records_loaded=loaded, records_quarantined=rejected + quarantined, duplicates_dropped=duplicates,
+        records_loaded=loaded,
+        records_quarantined=rejected + quarantined,
+        duplicates_dropped=duplicates,
     )
 
 
@@ -223,9 +244,14 @@ def _table_exists(con, table: str) -> bool:
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """Manifest rows whose counts do not add up, or disagree with the raw and quarantine tables."""
     ensure_tables(con)
-    loaded = " union all ".join(
-        f"select file_hash, count(*) as n from {t} group by file_hash" for t in RAW_TABLES if _table_exists(con, t)
-    ) or "select null::varchar as file_hash, 0 as n where false"
+    loaded = (
+        " union all ".join(
+            f"select file_hash, count(*) as n from {t} group by file_hash"
+            for t in RAW_TABLES
+            if _table_exists(con, t)
+        )
+        or "select null::varchar as file_hash, 0 as n where false"
+    )
     return con.execute(
         f"""with loaded as (select file_hash, sum(n) as n from ({loaded}) group by file_hash),
         quarantined as (select file_hash, count(*) as n from {QUARANTINE_TABLE} group by file_hash)
@@ -239,4 +265,3 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         where m.records_read <> m.records_loaded + m.records_quarantined + m.duplicates_dropped
            or m.records_loaded <> coalesce(l.n, 0) or m.records_quarantined <> coalesce(q.n, 0)"""
     ).fetchall()
-

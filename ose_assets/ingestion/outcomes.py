@@ -29,7 +29,7 @@ OUTCOME_SPEC = RawSpec(
         "status": f"""case when {STATUS_KEY} in ('won', 'gagne', 'gagnee', 'closed_won', 'win') then 'won'
             when {STATUS_KEY} in ('lost', 'perdu', 'perdue', 'closed_lost', 'loss') then 'lost'
             when {STATUS_KEY} in ('open', 'ouvert', 'ouverte', 'en_cours', 'pending') then 'open'
-            when {STATUS_KEY} is null and {clean_text('f.closed_date')} is null then 'open' end""",
+            when {STATUS_KEY} is null and {clean_text("f.closed_date")} is null then 'open' end""",
     },
     checks=(
         *siren_checks("siren", "siren"),

@@ -214,7 +214,9 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
 
 
 def _stage_parquet(con, path: Path, fields: FieldMap) -> None:
-    columns = [row[0] for row in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
+    columns = [
+        row[0] for row in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    ]
     mapping = _field_columns(columns, fields, {})
     con.execute(
         f"""create or replace temp table stage_records as
@@ -253,9 +255,7 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
                 from read_json_objects({source}, format='{json_format}', maximum_object_size=2147483647)"""
             )
         except duckdb.Error as error:
-            con.execute(
-                "create or replace temp table stage_lines (line_number BIGINT, line VARCHAR)"
-            )
+            con.execute("create or replace temp table stage_lines (line_number BIGINT, line VARCHAR)")
             con.execute(
                 "insert into stage_rejects values (0, ?, 'unparsable_file', ?)",
                 [_head_text(path), str(error)[:500]],
@@ -297,4 +297,3 @@ def _head_text(path: Path, size: int = 2000) -> str:
 
 def _first_char(path: Path) -> str:
     return _head_text(path, 4096).lstrip()[:1]
-

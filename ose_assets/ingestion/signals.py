@@ -43,7 +43,8 @@ FEED_SPEC = RawSpec(
         Check(
             f"(amount is null and {clean_text('src.amount')} is not null)"
             f" or (count is null and {clean_text('src.count')} is not null)",
-            "bad_number", "'amount: ' || coalesce(src.amount, '') || ', count: ' || coalesce(src.count, '')",
+            "bad_number",
+            "'amount: ' || coalesce(src.amount, '') || ', count: ' || coalesce(src.count, '')",
         ),
     ),
     formats=("csv", "jsonl", "json", "parquet"),

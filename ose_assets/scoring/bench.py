@@ -140,7 +140,7 @@ def run(n: int, trees: int, depth: int, signals_per_company: int) -> dict[str, f
         "region_code",
         "naf_section",
         "last_positive_signal_date",
-        score=pl.Series(np.round(score, 1)),
+        score=pl.Series(np.round(score.astype(np.float64), 1)),
         is_eligible=exclusion_expr().is_null(),
     )
     top_n = OSESettings().exact_explanations_top_n

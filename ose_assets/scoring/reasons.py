@@ -94,6 +94,30 @@ REGION_NAMES = {
     "93": "Provence-Alpes-Côte d'Azur",
     "94": "Corse",
 }
+# INSEE headcount bands by headcount_band_rank (data/reference/tranches_effectifs.csv), French and English.
+HEADCOUNT_BANDS = {
+    str(rank): labels
+    for rank, labels in enumerate(
+        [
+            ("unité non employeuse", "no employee (non-employer unit)"),
+            ("0 salarié", "0 employees"),
+            ("1 ou 2 salariés", "1 or 2 employees"),
+            ("3 à 5 salariés", "3 to 5 employees"),
+            ("6 à 9 salariés", "6 to 9 employees"),
+            ("10 à 19 salariés", "10 to 19 employees"),
+            ("20 à 49 salariés", "20 to 49 employees"),
+            ("50 à 99 salariés", "50 to 99 employees"),
+            ("100 à 199 salariés", "100 to 199 employees"),
+            ("200 à 249 salariés", "200 to 249 employees"),
+            ("250 à 499 salariés", "250 to 499 employees"),
+            ("500 à 999 salariés", "500 to 999 employees"),
+            ("1 000 à 1 999 salariés", "1,000 to 1,999 employees"),
+            ("2 000 à 4 999 salariés", "2,000 to 4,999 employees"),
+            ("5 000 à 9 999 salariés", "5,000 to 9,999 employees"),
+            ("10 000 salariés et plus", "10,000 employees or more"),
+        ]
+    )
+}
 CATEGORY_LABELS = {
     "PME": ("PME", "SME"),
     "ETI": ("ETI", "mid-sized company"),
@@ -441,8 +465,8 @@ def _build_templates() -> dict[str, Template]:
             ("Date de création inconnue", "Founding date unknown"),
         ),
         "headcount_band_rank": _attribute(
-            pl.format("Tranche d'effectif INSEE de rang {} sur 15", _int()),
-            pl.format("INSEE headcount band {} of 15", _int()),
+            pl.format("Effectif : {}", _label(HEADCOUNT_BANDS, 0, _int())),
+            pl.format("Headcount: {}", _label(HEADCOUNT_BANDS, 1, _int())),
             ("Effectif inconnu", "Headcount unknown"),
         ),
         "headcount_midpoint": _attribute(

@@ -98,7 +98,7 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
         "region_name",
         "as_of_date",
         "last_positive_signal_date",
-        score=pl.Series(np.round(model.predict_score(frame), 1)),
+        score=pl.Series(np.round(model.predict_score(frame).astype(np.float64), 1)),
         exclusion_reason=exclusion_expr(),
     ).with_columns(
         band=band_expr(),
