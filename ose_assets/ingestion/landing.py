@@ -175,27 +175,22 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
     reasons = first_reason(*((check.condition, check.reason_code) for check in spec.checks))
     details = " ".join(f"when {c.condition} then {c.detail}" for c in spec.checks)
     ensure_raw_table(con, spec)
-    con.execute(
-        f"""create or replace temp table stage_typed as
-        with typed as (
-            select f.record_number, coalesce(f.raw_record, to_json({source_struct})::varchar) as raw_record,
-                md5_number(coalesce(f.raw_record, to_json([{fields}])::varchar)) as record_hash,
-                {source_struct} as src, {typed}
-            from stage_records f, (select cast(? as date) as today)
-        )
-        select *,
-            row_number() over (partition by record_hash order by record_number) > 1
-                or record_hash in (select record_hash from {spec.table}) as is_duplicate
-        from typed""",
-        [today],
-    )
+    columns = ", ".join(f'"{column}"' for column in spec.columns)
+    # One materialised pass: typed columns, duplicate flag, first failing rule.
     con.execute(
         f"""create or replace temp table stage_checked as
-        select *, {reasons} as reason_code, case {details} end as reason_detail
-        from stage_typed, (select cast(? as date) as today)""",
+        select record_number, record_hash, {columns}, is_duplicate,
+            {reasons} as reason_code, cast(case {details} end as varchar) as reason_detail
+        from (
+            select *,
+                row_number() over (partition by record_hash order by record_number) > 1
+                    or record_hash in (select record_hash from {spec.table}) as is_duplicate
+            from (
+                select f.record_number, md5_number(coalesce(f.raw_record, to_json([{fields}])::varchar))
+                        as record_hash, {source_struct} as src, t.today, {typed}
+                from stage_records f, (select cast(? as date) as today) t))""",
         [today],
     )
-    columns = ", ".join(f'"{column}"' for column in spec.columns)
     con.execute(
         f"""insert into {spec.table} (file_hash, record_number, record_hash, ingested_at, {columns})
         select ?, record_number, record_hash, ?, {columns} from stage_checked
@@ -207,8 +202,10 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
         select ?, ?, ?, record_number, raw_record, reason_code, reason_detail, ? from (
             select record_number, raw_record, reason_code, reason_detail from stage_rejects
             union all
-            select record_number, raw_record, reason_code, cast(reason_detail as varchar) from stage_checked
-            where not is_duplicate and reason_code is not null)
+            select c.record_number, coalesce(f.raw_record, to_json({source_struct})::varchar), c.reason_code,
+                c.reason_detail
+            from stage_checked c join stage_records f using (record_number)
+            where not c.is_duplicate and c.reason_code is not null)
         order by record_number""",
         [source, str(fp.path), fp.file_hash, ingested_at],
     )
@@ -219,6 +216,7 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
             count(*) filter (where is_duplicate)
         from stage_checked"""
     ).fetchone()
+    con.execute("drop table stage_records; drop table stage_checked")
     return LandingResult(
         str(fp.path),
         source,

@@ -226,28 +226,33 @@ def _stage_parquet(con, path: Path, fields: FieldMap) -> None:
     )
 
 
-def _json_fields(fields: FieldMap, record: str = "raw_record") -> str:
-    def extract(alternatives: tuple[str, ...]) -> str:
-        paths = [f"json_extract_string({record}, {quote_literal('$.' + a)})" for a in alternatives]
-        return paths[0] if len(paths) == 1 else f"coalesce({', '.join(paths)})"
-
-    return ", ".join(f"{extract(alternatives)} as {_ident(field)}" for field, alternatives in fields.items())
+def _json_fields(fields: FieldMap) -> tuple[str, str]:
+    """(list of JSON paths, field columns over `vals`): each record is parsed once for all fields."""
+    paths: list[str] = []
+    columns = []
+    for field, alternatives in fields.items():
+        indexes = []
+        for alternative in alternatives:
+            paths.append(quote_literal("$." + alternative))
+            indexes.append(f"vals[{len(paths)}]")
+        value = indexes[0] if len(indexes) == 1 else f"coalesce({', '.join(indexes)})"
+        columns.append(f"{value} as {_ident(field)}")
+    return "[" + ", ".join(paths) + "]", ", ".join(columns)
 
 
 def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
     source = quote_literal(str(path))
     if file_format == "jsonl":
-        con.execute(
-            f"""create or replace temp table stage_lines as
-            select line_number, ltrim(line, chr(65279)) as line from (
+        # Lines are read lazily (no copy of the file in a table): each query below is one scan.
+        lines = f"""(select line_number, ltrim(line, chr(65279)) as line from (
                 select row_number() over () as line_number, line
                 from read_csv({source}, columns={{'line': 'VARCHAR'}}, header=false, auto_detect=false,
                     delim=chr(1), quote='', escape='', max_line_size={MAX_LINE_BYTES}))
-            where trim(coalesce(line, '')) <> ''"""
-        )
+            where trim(coalesce(line, '')) <> '')"""
     else:
         # A whole document: an array of records, or one object (a results page) per top-level value.
         json_format = "array" if _first_char(path) == "[" else "unstructured"
+        lines = "stage_lines"
         try:
             con.execute(
                 f"""create or replace temp table stage_lines as
@@ -261,33 +266,33 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
                 [_head_text(path), str(error)[:500]],
             )
     con.execute(
-        """insert into stage_rejects
+        f"""insert into stage_rejects
         select line_number, line,
             case when not json_valid(line) then 'broken_json' else 'not_an_object' end,
             case when not json_valid(line) then 'line is not valid JSON'
                  else 'a ' || json_type(line) || ', not an object' end
-        from stage_lines where not json_valid(line) or json_type(line) <> 'OBJECT'"""
+        from {lines} where not json_valid(line) or json_type(line) <> 'OBJECT'"""
     )
-    # Result pages ({"results": [...]}) are expanded into their records, numbered by position.
-    con.execute(
-        """create or replace temp table stage_objects as
-        select line_number, 0 as position, line as raw_record from stage_lines
-        where json_valid(line) and json_type(line) = 'OBJECT'
-          and coalesce(json_type(line, '$.results'), '') <> 'ARRAY'
-        union all
-        select line_number, unnest(range(1, cast(json_array_length(line, '$.results') as bigint) + 1)),
-               unnest(json_extract(line, '$.results[*]'))::varchar
-        from stage_lines
-        where json_valid(line) and json_type(line) = 'OBJECT' and json_type(line, '$.results') = 'ARRAY'"""
-    )
-    has_pages = con.execute("select count(*) from stage_objects where position > 0").fetchone()[0] > 0
-    numbering = "row_number() over (order by line_number, position)" if has_pages else "line_number"
+    objects = f"(select * from {lines} where json_valid(line) and json_type(line) = 'OBJECT')"
+    # Result pages ({{"results": [...]}}): a file holds pages or records, told by its first lines.
+    has_pages = con.execute(
+        f"""select coalesce(bool_or(json_type(line, '$.results') = 'ARRAY' and json_type(line, '$.siren') is null),
+            false) from (select line from {objects} limit 100)"""
+    ).fetchone()[0]
+    if has_pages:
+        records = f"""(select row_number() over (order by line_number, position) as record_number, raw_record
+            from (select line_number, unnest(range(1, cast(json_array_length(line, '$.results') as bigint) + 1))
+                    as position, unnest(json_extract(line, '$.results[*]'))::varchar as raw_record
+                  from {objects}))"""
+    else:
+        records = f"(select line_number as record_number, line as raw_record from {objects})"
+    paths, columns = _json_fields(fields)
     con.execute(
         f"""create or replace temp table stage_records as
-        select {numbering} as record_number, raw_record, {_json_fields(fields)}
-        from stage_objects"""
+        select record_number, raw_record, {columns}
+        from (select *, json_extract_string(raw_record, {paths}) as vals from {records})"""
     )
-    con.execute("drop table stage_lines; drop table stage_objects")
+    con.execute("drop table if exists stage_lines")
 
 
 def _head_text(path: Path, size: int = 2000) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from ose_assets.scoring.tables import write_frame
 from ose_assets.settings import model_config
+from ose_assets.warehouse import replace_table_from_frame
 
 TOP_K = 10
 # Red-flag features of the catalog that gate a company out of every ranking, with the reason recorded.
@@ -123,7 +123,9 @@ def build_top_opportunities(con: duckdb.DuckDBPyConnection, top_k: int = TOP_K) 
         """select siren, reason_rank, reason_fr, reason_en from scoring.score_reasons
         semi join ranked using (siren) where direction = 'up'"""
     ).pl()
-    return write_frame(con, "scoring.top_opportunities", top_opportunities_frame(scores, up_reasons, top_k))
+    return replace_table_from_frame(
+        con, "scoring.top_opportunities", top_opportunities_frame(scores, up_reasons, top_k)
+    )
 
 
 def segment_count_mismatches(con: duckdb.DuckDBPyConnection, top_k: int = TOP_K) -> pl.DataFrame:

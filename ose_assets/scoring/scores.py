@@ -20,8 +20,7 @@ from ose_assets.scoring.evidence import signal_evidence_query
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.history import history_context
 from ose_assets.scoring.ranking import GATES, band_expr, exclusion_expr, order_frame, rank_segments
-from ose_assets.scoring.tables import write_frame
-from ose_assets.warehouse import replace_table
+from ose_assets.warehouse import replace_table, replace_table_from_frame
 
 FEATURES_TABLE = "features.company_features"
 APPROXIMATE_CHUNK_ROWS = 200_000
@@ -161,12 +160,14 @@ def score_companies(
     )
     reasons = explain_all(model, frame, evidence, exact)
     lap("explain")
-    write_frame(
+    replace_table_from_frame(
         con,
         "scoring.score_reasons",
         reasons.sort("siren", "direction", "reason_rank", descending=[False, True, False]),
     )
-    write_frame(con, "scoring.company_scores", scores.select(COMPANY_SCORE_COLUMNS).sort("siren"))
+    replace_table_from_frame(
+        con, "scoring.company_scores", scores.select(COMPANY_SCORE_COLUMNS).sort("siren")
+    )
     served = pl.DataFrame(
         {
             "model_version": [str(model.version)],
@@ -178,7 +179,7 @@ def score_companies(
             "scored_companies": [scores.height],
         }
     )
-    write_frame(con, "scoring.served_model", served)
+    replace_table_from_frame(con, "scoring.served_model", served)
     lap("write")
     return ScoringRun(
         as_of=as_of,
