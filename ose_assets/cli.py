@@ -48,7 +48,11 @@ def run(args: argparse.Namespace) -> bool:
     print(f"OSE run as of {as_of} over {settings.inbox_dir}")
     with dg.DagsterInstance.get() as instance:
         result = defs.get_job_def("ose_full_refresh").execute_in_process(
-            instance=instance, tags={AS_OF_TAG: as_of}, raise_on_error=False
+            instance=instance,
+            tags={AS_OF_TAG: as_of},
+            # One line per table on the console; the full event log stays in the Dagster UI.
+            run_config={"loggers": {"ose_progress": {}}},
+            raise_on_error=False,
         )
     failed = [event.step_key for event in result.all_events if event.is_step_failure]
     if not result.success:

@@ -8,6 +8,7 @@ from ose_assets.features import assets as features
 from ose_assets.ingestion import assets as ingestion
 from ose_assets.model import assets as model
 from ose_assets.monitoring import assets as monitoring
+from ose_assets.progress import progress_logger
 from ose_assets.resources import build_resources
 from ose_assets.scoring import assets as scoring
 from ose_assets.settings import OSESettings
@@ -27,6 +28,7 @@ def build_definitions(settings: OSESettings | None = None) -> dg.Definitions:
         resources=build_resources(settings),
         # One process per run: every step shares the single DuckDB writer instead of racing for it.
         executor=dg.in_process_executor,
+        loggers={"console": dg.colored_console_logger, "ose_progress": progress_logger},
     )
 
 

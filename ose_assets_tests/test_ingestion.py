@@ -77,7 +77,8 @@ def land(con, inbox):
 
 def reasons(con) -> list[tuple[int, str]]:
     return con.execute(
-        f"select record_number, reason_code from {landing.QUARANTINE_TABLE} order by source_file, record_number"
+        f"select record_number, reason_code from {landing.QUARANTINE_TABLE} "
+        "order by source_file, record_number"
     ).fetchall()
 
 
@@ -357,7 +358,8 @@ def test_bodacc_record_with_two_sirens_yields_two_signals(env):
     assert reasons(con) == [(3, "bad_siren_length")]
     signals.build_signals(con)
     rows = con.execute(
-        "select siren, signal_type, polarity, source, source_ref, description from normalized.signals order by siren"
+        "select siren, signal_type, polarity, source, source_ref, description "
+        "from normalized.signals order by siren"
     ).fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [
         (S1, "receivership", -1),

@@ -1,13 +1,12 @@
 """The OSE REST API: scores, reasons and rankings read from the serving copy (docs/api_spec.md)."""
 
-import datetime as dt
 import hmac
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siren as stdnum_siren
@@ -178,7 +177,7 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         naf_section: Annotated[str | None, Query(description="NAF section letter, e.g. J")] = None,
         band: Annotated[str | None, Query(description="score band, A to D")] = None,
         lang: Lang = "fr",
-    ) -> dict:
+    ) -> Response:
         """Eligible companies in rank order (companies gated out by a red flag never appear)."""
         for name, value, accepted in (
             ("region", region, version.regions),
@@ -192,16 +191,22 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
                     f"unknown {name} {value!r}; accepted: {', '.join(accepted)}",
                     accepted_values=list(accepted),
                 )
-        segment, source, items = queries.top_opportunities(version, limit, region, naf_section, band, lang)
-        return {
-            "segment": segment,
-            "source": source,
-            "model_version": version.info["model_version"],
-            "as_of_date": version.info["as_of_date"],
-            "items": [item | {"segment_rank": position} for position, item in enumerate(items, start=1)],
-        }
+
+        def ranking() -> bytes:
+            segment, source, items = queries.top_opportunities(
+                version, limit, region, naf_section, band, lang
+            )
+            body = {
+                "segment": segment,
+                "source": source,
+                "model_version": version.info["model_version"],
+                "as_of_date": version.info["as_of_date"],
+                "items": [item | {"segment_rank": position} for position, item in enumerate(items, start=1)],
+            }
+            return TopResponse.model_validate(body).model_dump_json().encode()
+
+        key = (limit, region, naf_section, band, lang)
+        return Response(version.cached_ranking(key, ranking), media_type="application/json")
 
     app.include_router(router)
-    app.state.store = store
-    app.state.started_at = dt.datetime.now()
     return app

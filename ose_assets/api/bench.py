@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     samples = {}
     with duckdb.connect(str(settings.serving_path), read_only=True) as con:
         for name, condition in (("any", "true"), ("stored_exact", "explanation_method = 'exact'")):
-            query = f"select siren from company_scores where {condition} using sample 20000"
+            scored = f"select siren from company_scores where {condition}"
+            query = f"select siren from ({scored}) using sample 20000"
             samples[name] = [row[0] for row in con.execute(query).fetchall()]
             (out / f"sirens_{name}.txt").write_text("\n".join(samples[name]))
     for name, sirens in samples.items():

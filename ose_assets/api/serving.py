@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -29,6 +29,8 @@ from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import TOP_REASONS, explain
 
 SCHEMA = "serving"
+# Rankings computed from one serving file never change: keep this many per file version.
+RANKINGS_CACHED = 1_024
 
 
 class ServingUnavailable(RuntimeError):
@@ -108,6 +110,16 @@ class ServingVersion:
     info: dict
     regions: tuple[str, ...]
     naf_sections: tuple[str, ...]
+    rankings: dict = field(default_factory=dict)
+
+    def cached_ranking(self, key: tuple, compute):
+        """compute() once per key for this file (bounded: beyond RANKINGS_CACHED keys, compute each time)."""
+        value = self.rankings.get(key)
+        if value is None:
+            value = compute()
+            if len(self.rankings) < RANKINGS_CACHED:
+                self.rankings[key] = value
+        return value
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -31,30 +31,33 @@ HISTORY_MONTHS = 30  # signals and outcomes start this many months before end_da
 FUTURE_MONTHS = 3  # hazard drawn past end_date so opportunities opened lately are still open
 TARGET_MONTHLY_HAZARD = 0.016  # mean monthly win hazard of an active company (~4-5 % over 90 days)
 
-# The hidden world. Logit points a fresh event adds to the monthly hazard (decaying with the type's
-# model_config half-life), and yearly event rates for a 6-9 employee company of average dynamism.
+# The hidden world: the monthly win hazard is a logistic function of what the pipeline can observe
+# (size, sector, region, legal form, age, recent events with decay), with no hidden company term, so
+# the only irreducible noise is the outcome draw itself and a model can approach the oracle.
+# Logit points a fresh event adds to the monthly hazard (decaying with the type's model_config
+# half-life), and yearly event rates for a 6-9 employee company of average dynamism.
 # Deliberately not model_config's weights: the model has to learn them.
 TRUTH_EFFECT = {
-    "fundraising": 1.5,
-    "capital_increase": 0.5,
-    "hiring": 0.45,
-    "new_site": 1.0,
-    "head_office_transfer": 0.35,
-    "company_creation": 0.4,
-    "new_activity": 0.45,
-    "executive_change": 0.7,
-    "contract_win": 0.8,
-    "partnership": 0.45,
-    "accounts_filed": 0.05,
-    "business_sale": 0.15,
-    "legal_modification": 0.1,
-    "conciliation": -0.7,
+    "fundraising": 2.0,
+    "capital_increase": 0.7,
+    "hiring": 0.7,
+    "new_site": 1.4,
+    "head_office_transfer": 0.5,
+    "company_creation": 0.6,
+    "new_activity": 0.7,
+    "executive_change": 1.0,
+    "contract_win": 1.1,
+    "partnership": 0.7,
+    "accounts_filed": 0.1,
+    "business_sale": 0.2,
+    "legal_modification": 0.15,
+    "conciliation": -0.9,
     "professional_recovery": -4.0,
     "safeguard_procedure": -2.5,
     "receivership": -4.0,
     "liquidation": -5.0,
     "radiation": -5.0,
-    "layoffs": -1.0,
+    "layoffs": -1.3,
 }
 ANNUAL_RATE = {
     "fundraising": 0.02,
@@ -73,6 +76,7 @@ ANNUAL_RATE = {
     "layoffs": 0.01,
 }
 # How strongly a company's latent dynamism (z) raises each event type's rate (lowers it if negative).
+# z never enters the hazard directly: it shows only through the events it makes more frequent.
 DYNAMISM_LOADING = {
     "fundraising": 0.9,
     "capital_increase": 0.5,
@@ -88,28 +92,45 @@ DYNAMISM_LOADING = {
 }
 # Event-rate multiplier by headcount band (accounts filings do not depend on size).
 SIZE_RATE = np.array([0.25, 0.25, 0.4, 0.6, 1.0, 1.6, 2.5, 4.0, 5.0, 7.0, 7.0, 10.0, 10.0, 14.0, 14.0, 14.0])
-SIZE_EFFECT = np.array([-1.1, -0.9, -0.5, -0.25, 0, 0.25, 0.45, 0.6, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9, 0.9, 0.9])
+SIZE_EFFECT = np.array([-1.6, -1.3, -0.75, -0.35, 0, 0.35, 0.65, 0.85, 1.0, 1.1, 1.15, 1.2, 1.2, 1.2, 1.2, 1.2])
 SECTOR_EFFECT = {
-    "J": 0.6,
-    "M": 0.4,
-    "K": 0.3,
-    "C": 0.35,
-    "D": 0.2,
-    "H": 0.1,
-    "N": 0.2,
-    "F": -0.05,
-    "Q": -0.3,
-    "P": -0.2,
-    "I": -0.35,
-    "L": -0.4,
-    "A": -0.5,
-    "S": -0.3,
-    "R": -0.2,
-    "O": -0.5,
+    "J": 0.8,
+    "M": 0.55,
+    "K": 0.4,
+    "C": 0.45,
+    "D": 0.3,
+    "H": 0.15,
+    "N": 0.25,
+    "F": -0.1,
+    "Q": -0.4,
+    "P": -0.3,
+    "I": -0.5,
+    "L": -0.55,
+    "A": -0.7,
+    "S": -0.4,
+    "R": -0.3,
+    "O": -0.7,
 }
-LEGAL_EFFECT = {"1000": -0.6, "6540": -0.8}
-LATENT_SD = 0.6  # unobserved persistent company propensity
-MONTHLY_NOISE_SD = 0.35
+REGION_EFFECT = {
+    "11": 0.35,
+    "84": 0.15,
+    "93": 0.05,
+    "76": 0.05,
+    "52": 0.05,
+    "27": -0.1,
+    "24": -0.1,
+    "44": -0.05,
+    "94": -0.3,
+    "01": -0.4,
+    "02": -0.4,
+    "03": -0.4,
+    "04": -0.4,
+    "06": -0.4,
+}
+LEGAL_EFFECT = {"1000": -0.8, "6540": -1.0}
+# Age effect by years since creation: young companies equip themselves, old ones less so.
+AGE_EFFECT_YEARS = np.array([2.0, 5.0, 15.0, 30.0])
+AGE_EFFECT = np.array([0.45, 0.25, 0.0, -0.2, -0.35])
 
 # French aliases some feeds use instead of the model vocabulary.
 SIGNAL_ALIASES = {
@@ -378,7 +399,6 @@ def _draw_companies(rng: np.random.Generator, faker: Faker, n: int, clock: _Cloc
             "place": place,
             "creation_day": creation.astype(np.int64),
             "z": z,
-            "latent": 0.4 * z + LATENT_SD * rng.standard_normal(n),
             "name_pattern": _pick(rng, [0.04, 0.32, 0.15, 0.12, 0.12, 0.25], n),
             "u_last": rng.random(n),
             "u_last2": rng.random(n),
@@ -711,8 +731,8 @@ def _monthly_hazard(
     static = (
         SIZE_EFFECT[firms["band_idx"].to_numpy()]
         + firms["naf_section"].replace_strict(SECTOR_EFFECT, default=0.0).to_numpy()
+        + firms["region_code"].replace_strict(REGION_EFFECT, default=0.0).to_numpy()
         + firms["legal_form"].replace_strict(LEGAL_EFFECT, default=0.0).to_numpy()
-        + firms["latent"].to_numpy()
     )
     creation = firms["creation_day"].to_numpy()
     closed = firms["closed_day"].fill_null(np.iinfo(np.int64).max).to_numpy()
@@ -723,9 +743,8 @@ def _monthly_hazard(
         past = event_day < t0
         weight = effect[event_type[past]] * np.exp2(-(t0 - event_day[past]) / half_life[event_type[past]])
         signal = np.bincount(event_company[past], weights=weight, minlength=n)
-        age_years = (t0 - creation) / 365.25
-        age = np.where(age_years < 3, 0.3, np.where(age_years > 15, -0.15, 0.0))
-        logit[:, m] = static + age + signal + MONTHLY_NOISE_SD * rng.standard_normal(n)
+        age = AGE_EFFECT[np.searchsorted(AGE_EFFECT_YEARS, (t0 - creation) / 365.25)]
+        logit[:, m] = static + age + signal
         active[:, m] = (creation < t0) & (closed >= t1)
     # Intercept set so the average active company-month has the target hazard.
     cells = np.flatnonzero(active.ravel())

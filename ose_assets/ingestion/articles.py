@@ -113,11 +113,13 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
     links = replace_table(
         con,
         LINKS_TABLE,
-        f"""select article_id, siren::varchar(9) as siren, match_method, cast(confidence as double) as confidence
+        f"""select article_id, siren::varchar(9) as siren, match_method,
+            cast(confidence as double) as confidence
         from (
             select a.article_id, unnest(a.sirens) as siren, 'siren' as match_method, 1.0 as confidence
             from {ARTICLE_SPEC.table} a semi join {ARTICLES_TABLE} n using (article_id)
-            qualify row_number() over (partition by a.article_id order by a.ingested_at desc, a.record_number desc) = 1
+            qualify row_number() over (
+                partition by a.article_id order by a.ingested_at desc, a.record_number desc) = 1
             union all
             select article_id, siren, 'exact_name', 1.0 from article_exact_matches where companies = 1
             union all
@@ -132,7 +134,8 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
             (select count(distinct article_id) from {LINKS_TABLE} where match_method = 'fuzzy_name'),
             (select count(distinct article_id) from article_exact_matches where companies > 1
                 and article_id not in (select article_id from article_exact_matches where companies = 1)),
-            (select count(*) from {ARTICLES_TABLE} where article_id not in (select article_id from {LINKS_TABLE}))"""
+            (select count(*) from {ARTICLES_TABLE}
+                where article_id not in (select article_id from {LINKS_TABLE}))"""
     ).fetchone()
     return {
         "articles": articles,
@@ -171,7 +174,8 @@ def _exact_matches(con, match_chars: int) -> None:
             string_split({normalized_name("coalesce(n.title, '')")}, ' ') as title_tokens
         from {ARTICLES_TABLE} n join {ARTICLE_SPEC.table} a using (article_id)
         where len(a.sirens) = 0
-        qualify row_number() over (partition by n.article_id order by a.ingested_at desc, a.record_number desc) = 1"""
+        qualify row_number() over (
+            partition by n.article_id order by a.ingested_at desc, a.record_number desc) = 1"""
     )
     con.execute(
         f"""create or replace temp table article_exact_matches as
@@ -207,7 +211,8 @@ def _fuzzy_links(con, min_score: float, margin: float, block_max_names: int) -> 
                  range(1, {max_tokens + 1}) t(n)
             where i + n - 1 <= len(tokens)
         ), name_words as (
-            select norm_name, companies, siren, unnest(string_split(norm_name, ' ')) as word from company_names
+            select norm_name, companies, siren, unnest(string_split(norm_name, ' ')) as word
+            from company_names
         ), blocks as (
             select * from name_words where length(word) >= 4
             qualify count(*) over (partition by word) <= {int(block_max_names)}

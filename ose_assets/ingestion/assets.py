@@ -313,7 +313,8 @@ def quarantine_rate(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     threshold = float(model_config()["ingestion"]["max_quarantine_rate"])
     with warehouse.get_connection() as con:
         read, quarantined = con.execute(
-            f"select coalesce(sum(records_read), 0), coalesce(sum(records_quarantined), 0) from {landing.MANIFEST_TABLE}"
+            "select coalesce(sum(records_read), 0), coalesce(sum(records_quarantined), 0) "
+            f"from {landing.MANIFEST_TABLE}"
         ).fetchone()
     rate = quarantined / read if read else 0.0
     return dg.AssetCheckResult(

@@ -52,8 +52,8 @@ LABELS = {
     "commerçant": "commercant",
 }
 SIREN_CANDIDATES = (
-    r"list_distinct(regexp_extract_all(regexp_replace(coalesce(f.registre, ''), '[\s\x{00A0}\x{202F}]', '', 'g'),"
-    r" '\d+'))"
+    r"list_distinct(regexp_extract_all("
+    r"regexp_replace(coalesce(f.registre, ''), '[\s\x{00A0}\x{202F}]', '', 'g'), '\d+'))"
 )
 
 BODACC_SPEC = RawSpec(
@@ -65,7 +65,8 @@ BODACC_SPEC = RawSpec(
         "typeavis": f"lower({clean_text('f.typeavis')})",
         "familleavis": f"lower({clean_text('f.familleavis')})",
         "familleavis_lib": clean_text("f.familleavis_lib"),
-        "sirens": f"list_sort(list_filter({SIREN_CANDIDATES}, lambda x: length(x) = 9 and {luhn_valid('x')}))",
+        "sirens": f"list_sort(list_filter({SIREN_CANDIDATES}, "
+        f"lambda x: length(x) = 9 and {luhn_valid('x')}))",
         "siren_candidates": SIREN_CANDIDATES,
         "jugement": clean_text("f.jugement"),
         "acte": clean_text("f.acte"),
@@ -150,7 +151,8 @@ with announcements as (
         {_json_text("parutionavisprecedent", "$.numeroParution")} as corrected_parution,
         {_json_text("parutionavisprecedent", "$.numeroAnnonce")} as corrected_numeroannonce
     from announcements
-    qualify row_number() over (partition by announcement_id, siren order by ingested_at desc, record_number desc) = 1
+    qualify row_number() over (
+        partition by announcement_id, siren order by ingested_at desc, record_number desc) = 1
 ), originals as (
     select * from typed where coalesce(typeavis, 'annonce') not in ('rectificatif', 'annulation')
 ), corrections as (
@@ -167,7 +169,8 @@ with announcements as (
 ), latest_correction as (
     select * from linked where original_id is not null
     qualify row_number() over (
-        partition by original_id, siren order by publication_date desc, ingested_at desc, record_number desc) = 1
+        partition by original_id, siren
+        order by publication_date desc, ingested_at desc, record_number desc) = 1
 ), events as (
     select o.announcement_id as source_ref, o.siren, o.publication_date as event_date,
         case when c.typeavis = 'rectificatif' then c.signal_type else o.signal_type end as signal_type,

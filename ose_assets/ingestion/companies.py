@@ -57,7 +57,8 @@ UNITE_LEGALE_SPEC = RawSpec(
     columns={
         "siren": siren_digits("f.siren"),
         "name": f"""coalesce({_text("denominationUniteLegale")}, {_text("denominationUsuelle1UniteLegale")},
-            nullif(trim(concat_ws(' ', coalesce({_text("prenomUsuelUniteLegale")}, {_text("prenom1UniteLegale")}),
+            nullif(trim(concat_ws(' ',
+                coalesce({_text("prenomUsuelUniteLegale")}, {_text("prenom1UniteLegale")}),
                 coalesce({_text("nomUsageUniteLegale")}, {_text("nomUniteLegale")}))), ''))""",
         "sigle": _text("sigleUniteLegale"),
         "naf_code_raw": _text("activitePrincipaleUniteLegale"),
@@ -188,6 +189,8 @@ def _naf_format(expr: str) -> str:
         then substr({code}, 1, 2) || '.' || substr({code}, 3) else upper(trim({expr})) end"""
 
 
+NAF25 = r"regexp_full_match(m.naf_code, '\d{2}\.\d{2}Y')"
+
 COMPANIES_QUERY = f"""
 with etab_latest as (
     select * from raw.sirene_etablissement
@@ -204,7 +207,8 @@ with etab_latest as (
         coalesce(case when coalesce(u.naf_nomenclature, 'NAFRev2') = 'NAFRev2' then u.naf_code_raw end,
                  u.naf25_code_raw, u.naf_code_raw) as naf_code,
         u.headcount_band, u.category, u.legal_form_code, u.creation_date,
-        case when u.administrative_state = 'C' then coalesce(u.state_start_date, u.record_date) end as closed_date,
+        case when u.administrative_state = 'C' then coalesce(u.state_start_date, u.record_date) end
+            as closed_date,
         case u.administrative_state when 'A' then true when 'C' then false end as is_active,
         e.establishment_count, e.head_office.commune_code as commune_code, e.head_office.postcode as postcode,
         cast(null as varchar) as finances, cast(null as varchar) as dirigeants,
@@ -219,7 +223,8 @@ with etab_latest as (
     from raw.company_json
 ), ranked as (
     select *, row_number() over (
-        partition by siren order by record_date desc nulls last, ingested_at desc, record_number desc) as recency
+        partition by siren
+        order by record_date desc nulls last, ingested_at desc, record_number desc) as recency
     from (select * from sirene union all by name select * from recherche)
 ), revenue as (
     -- Latest fiscal year with a turnover, from the newest record that has finances.
@@ -236,7 +241,8 @@ with etab_latest as (
         arg_min({{'is_active': is_active, 'closed_date': closed_date}}, recency) as state,
         arg_min(name, recency) as name, arg_min({_naf_format("naf_code")}, recency) as naf_code,
         arg_min(headcount_band, recency) as headcount_band, arg_min(category, recency) as category,
-        arg_min(legal_form_code, recency) as legal_form_code, arg_min(creation_date, recency) as creation_date,
+        arg_min(legal_form_code, recency) as legal_form_code,
+        arg_min(creation_date, recency) as creation_date,
         arg_min(establishment_count, recency) as establishment_count,
         arg_min(commune_code, recency) as commune_code, arg_min(postcode, recency) as postcode,
         arg_min(json_array_length(dirigeants), recency) as executive_count
@@ -244,11 +250,11 @@ with etab_latest as (
 )
 select m.siren::varchar(9) as siren, m.name, m.naf_code, n.naf_label,
     n.naf_section, n.naf_section_label,
-    coalesce(n.naf_division, case when regexp_full_match(m.naf_code, '\\d{{2}}\\.\\d{{2}}Y') then left(m.naf_code, 2) end)
+    coalesce(n.naf_division, case when {NAF25} then left(m.naf_code, 2) end)
         as naf_division,
-    coalesce(n.naf_group, case when regexp_full_match(m.naf_code, '\\d{{2}}\\.\\d{{2}}Y') then left(m.naf_code, 4) end)
+    coalesce(n.naf_group, case when {NAF25} then left(m.naf_code, 4) end)
         as naf_group,
-    coalesce(n.naf_class, case when regexp_full_match(m.naf_code, '\\d{{2}}\\.\\d{{2}}Y') then left(m.naf_code, 5) end)
+    coalesce(n.naf_class, case when {NAF25} then left(m.naf_code, 5) end)
         as naf_class,
     h.headcount_band, h.headcount_band_rank, h.headcount_min, h.headcount_max,
     case when m.category in ('PME', 'ETI', 'GE') then m.category end as category,

@@ -107,7 +107,8 @@ def land_file(
     stat = path.stat()
     modified_at = dt.datetime.fromtimestamp(stat.st_mtime)
     if con.execute(
-        f"select count(*) from {MANIFEST_TABLE} where file_path = ? and size_bytes = ? and file_modified_at = ?",
+        f"select count(*) from {MANIFEST_TABLE} "
+        "where file_path = ? and size_bytes = ? and file_modified_at = ?",
         [str(path), stat.st_size, modified_at],
     ).fetchone()[0]:
         return None

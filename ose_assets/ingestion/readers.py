@@ -193,7 +193,8 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
             error_message
         from (
             -- DuckDB reports one error per missing column: keep the first error of each line.
-            select line, arg_min(csv_line, column_idx) as csv_line, arg_min(error_type, column_idx) as error_type,
+            select line, arg_min(csv_line, column_idx) as csv_line,
+                arg_min(error_type, column_idx) as error_type,
                 arg_min(error_message, column_idx) as error_message
             from stage_csv_rejects group by line)"""
     )
@@ -276,12 +277,14 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
     objects = f"(select * from {lines} where json_valid(line) and json_type(line) = 'OBJECT')"
     # Result pages ({{"results": [...]}}): a file holds pages or records, told by its first lines.
     has_pages = con.execute(
-        f"""select coalesce(bool_or(json_type(line, '$.results') = 'ARRAY' and json_type(line, '$.siren') is null),
+        f"""select coalesce(bool_or(json_type(line, '$.results') = 'ARRAY'
+                and json_type(line, '$.siren') is null),
             false) from (select line from {objects} limit 100)"""
     ).fetchone()[0]
     if has_pages:
         records = f"""(select row_number() over (order by line_number, position) as record_number, raw_record
-            from (select line_number, unnest(range(1, cast(json_array_length(line, '$.results') as bigint) + 1))
+            from (select line_number,
+                    unnest(range(1, cast(json_array_length(line, '$.results') as bigint) + 1))
                     as position, unnest(json_extract(line, '$.results[*]'))::varchar as raw_record
                   from {objects}))"""
     else:

