@@ -1,8 +1,8 @@
 """Quality on generated demo data: ingestion, training set and model, compared with the generator's oracle.
 
 The issue's bar (20,000 companies: test ROC-AUC within 0.03 of the oracle, ECE <= 0.03) is measured
-outside the test suite (see the training report); this small dataset has fewer positives and a looser
-bound on the AUC gap.
+outside the test suite (see the training report): about 0.01 there. This small dataset has fewer
+positives; its gap measured 0.020-0.025 over seeds 1, 2 and 5, hence a bound of 0.05.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 DEMO_COMPANIES = 4000
 DEMO_AS_OF = dt.date(2026, 6, 30)
-MAX_AUC_GAP = 0.15
+MAX_AUC_GAP = 0.05
 MAX_ECE = 0.03
 
 

@@ -29,7 +29,7 @@ TYPE_ID = {name: i for i, name in enumerate(SIGNAL_TYPES)}
 
 HISTORY_MONTHS = 30  # signals and outcomes start this many months before end_date's month
 FUTURE_MONTHS = 3  # hazard drawn past end_date so opportunities opened lately are still open
-TARGET_MONTHLY_HAZARD = 0.016  # mean monthly win hazard of an active company (~4-5 % over 90 days)
+TARGET_MONTHLY_HAZARD = 0.02  # mean monthly win hazard of an active company (~5-6 % over 90 days)
 
 # The hidden world: the monthly win hazard is a logistic function of what the pipeline can observe
 # (size, sector, region, legal form, age, recent events with decay), with no hidden company term, so

@@ -51,27 +51,20 @@ class ServedModel:
     # ---- encoding -----------------------------------------------------------------------------
     def matrix(self, features: pl.DataFrame) -> np.ndarray:
         """Model input matrix in feature_names order: categoricals as codes, nulls as NaN."""
-        columns = []
-        for name in self.feature_names:
-            column = features.get_column(name)
-            if name in self.categories:
-                values = self.categories[name]
-                # Typed explicitly: an empty category list would otherwise be a Null column.
-                lookup = pl.DataFrame(
-                    [
-                        pl.Series(name, values, dtype=pl.String),
-                        pl.Series("__code", np.arange(len(values), dtype=float)),
-                    ]
-                )
-                coded = column.cast(pl.String).to_frame().join(
-                    lookup, on=name, how="left", maintain_order="left"
-                )
-                columns.append(coded.get_column("__code").to_numpy().astype(float))
-            else:
-                columns.append(column.cast(pl.Float64).fill_nan(None).to_numpy().astype(float))
-        if not columns:
+        if not self.feature_names:
             return np.empty((features.height, 0))
-        return np.column_stack(columns)
+        columns = [
+            pl.col(name)
+            .cast(pl.String)
+            .replace_strict(
+                self.categories[name], list(range(len(self.categories[name]))), default=None,
+                return_dtype=pl.Float64,
+            )
+            if name in self.categories
+            else pl.col(name).cast(pl.Float64)
+            for name in self.feature_names
+        ]
+        return features.select(columns).to_numpy().astype(float, copy=False)
 
     # ---- scores -------------------------------------------------------------------------------
     def _margins(self, x: np.ndarray) -> np.ndarray:
