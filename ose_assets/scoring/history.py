@@ -7,13 +7,14 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from ose_assets.settings import model_config
 from ose_assets.warehouse import table_exists
 
 HISTORY_TABLE = "scoring.score_history"
-# Trend over the last TREND_RUNS scoring runs (as-of dates), this one included: the least-squares slope
-# of the score against the run index (1, 2, …), in points per run. |slope| < TREND_SLOPE_POINTS is steady.
-TREND_RUNS = 4
-TREND_SLOPE_POINTS = 1.0
+# Trend over the last `trend_runs` scoring runs (as-of dates), this one included: the least-squares slope
+# of the score against the run index (1, 2, …), in points per run; |slope| < `trend_slope_points` is steady.
+TREND_RUNS = model_config()["scoring"]["trend_runs"]
+TREND_SLOPE_POINTS = model_config()["scoring"]["trend_slope_points"]
 
 
 def append_history(con: duckdb.DuckDBPyConnection) -> int:

@@ -12,11 +12,12 @@ Every model feature of the features catalog has a template (checked by a test).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
 from ose_assets.features.catalog import WINDOW_MONTHS
-from ose_assets.settings import model_config
+from ose_assets.settings import OSESettings, model_config
 
 VALUE = pl.col("value")
 TEXT = pl.col("feature_value")
@@ -73,27 +74,16 @@ RED_FLAG_EVENTS: dict[str, tuple[str, str]] = {
     "radiation": ("Radiation du RCS publiée le {}", "Removed from the trade register on {}"),
 }
 
-# INSEE region codes (2016 regions) to names, for "Siège en Île-de-France".
-REGION_NAMES = {
-    "01": "Guadeloupe",
-    "02": "Martinique",
-    "03": "Guyane",
-    "04": "La Réunion",
-    "06": "Mayotte",
-    "11": "Île-de-France",
-    "24": "Centre-Val de Loire",
-    "27": "Bourgogne-Franche-Comté",
-    "28": "Normandie",
-    "32": "Hauts-de-France",
-    "44": "Grand Est",
-    "52": "Pays de la Loire",
-    "53": "Bretagne",
-    "75": "Nouvelle-Aquitaine",
-    "76": "Occitanie",
-    "84": "Auvergne-Rhône-Alpes",
-    "93": "Provence-Alpes-Côte d'Azur",
-    "94": "Corse",
-}
+
+@cache
+def region_names() -> dict[str, str]:
+    """INSEE région codes (2016 régions) to names, from the committed COG reference file."""
+    departements = pl.read_csv(
+        OSESettings().reference_dir / "cog_departements.csv", schema_overrides={"region_code": pl.String}
+    )
+    return dict(departements.select("region_code", "region_name").unique().iter_rows())
+
+
 # INSEE headcount bands by headcount_band_rank (data/reference/tranches_effectifs.csv), French and English.
 HEADCOUNT_BANDS = {
     str(rank): labels
@@ -500,10 +490,11 @@ def _build_templates() -> dict[str, Template]:
         ),
         "region_code": _attribute(
             pl.format(
-                "Siège en région {}", TEXT.replace_strict(REGION_NAMES, default=TEXT, return_dtype=pl.String)
+                "Siège en région {}",
+                TEXT.replace_strict(region_names(), default=TEXT, return_dtype=pl.String),
             ),
             pl.format(
-                "Head office in {}", TEXT.replace_strict(REGION_NAMES, default=TEXT, return_dtype=pl.String)
+                "Head office in {}", TEXT.replace_strict(region_names(), default=TEXT, return_dtype=pl.String)
             ),
             ("Région du siège inconnue", "Head office region unknown"),
         ),
