@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> bool:
     dt.date.fromisoformat(as_of)  # a clear error for a malformed date, before any work
     print(f"OSE run as of {as_of} over {settings.inbox_dir}")
     with dg.DagsterInstance.get() as instance:
-        result = defs.get_job_def("ose_full_refresh").execute_in_process(
+        result = defs.resolve_job_def("ose_full_refresh").execute_in_process(
             instance=instance,
             tags={AS_OF_TAG: as_of},
             # One line per table on the console; the full event log stays in the Dagster UI.

@@ -32,7 +32,7 @@ def e2e_run(tmp_path_factory) -> EndToEndRun:
     definitions = build_definitions(settings)
     as_of = today_paris().isoformat()
     with dg.instance_for_test() as instance:
-        result = definitions.get_job_def("ose_full_refresh").execute_in_process(
+        result = definitions.resolve_job_def("ose_full_refresh").execute_in_process(
             instance=instance, tags={AS_OF_TAG: as_of}, raise_on_error=False
         )
     return EndToEndRun(settings, as_of, result, definitions.resources["mlflow"])

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
+from ose_assets.demo import generate as gen
 from ose_assets.demo import reference as ref
 from ose_assets.demo.generate import (
     INBOX_FILES,
@@ -300,3 +301,47 @@ def test_label_rate_and_oracle_auc_are_realistic(demo):
     assert 0.75 <= roc_auc_score(labels, oracle) <= 0.90
     assert abs(oracle.mean() - labels.mean()) < 0.01  # the oracle is calibrated
     assert np.isfinite(oracle).all()
+
+
+def test_hidden_hazard_has_no_company_term_the_pipeline_can_not_observe(demo):
+    """Before any event, the hazard is a function of what the inbox files show (size, sector, region,
+    legal form, age): logit(h) - Σ effects is the same intercept for every company. Only the ~4 % whose
+    SIRENE headcount band lags a newer Recherche d'entreprises value differ."""
+    root, _, _ = demo
+    first = pl.read_parquet(root / "truth" / PROPENSITY_FILE).filter(pl.col("month") == pl.col("month").min())
+    month = first["month"][0]
+    units = pl.read_csv(root / INBOX_FILES["sirene"], infer_schema=False)
+    heads = pl.read_csv(root / INBOX_FILES["establishments"], infer_schema=False).filter(
+        pl.col("etablissementSiege") == "true"
+    )
+    region_of = {dep: code for code, (_, deps) in ref.REGIONS.items() for dep in deps}
+    section_of = dict(ref.naf_subclasses().select("naf_code", "naf_section").iter_rows())
+    commune = pl.col("codeCommuneEtablissement")
+    frame = (
+        first.join(units, on="siren")
+        .join(heads.select("siren", "codeCommuneEtablissement"), on="siren")
+        .with_columns(
+            band=pl.col("trancheEffectifsUniteLegale").replace_strict(
+                {b: i for i, b in enumerate(ref.HEADCOUNT_BANDS)}
+            ),
+            age=(pl.lit(month) - pl.col("dateCreationUniteLegale").str.to_date()).dt.total_days() / 365.25,
+            effects=pl.col("activitePrincipaleUniteLegale")
+            .replace_strict(section_of)
+            .replace_strict(gen.SECTOR_EFFECT, default=0.0)
+            + pl.when(commune.str.starts_with("97"))
+            .then(commune.str.slice(0, 3))
+            .otherwise(commune.str.slice(0, 2))
+            .replace_strict(region_of)
+            .replace_strict(gen.REGION_EFFECT, default=0.0)
+            + pl.col("categorieJuridiqueUniteLegale").replace_strict(gen.LEGAL_EFFECT, default=0.0),
+        )
+    )
+    expected = (
+        frame["effects"].to_numpy()
+        + gen.SIZE_EFFECT[frame["band"].to_numpy()]
+        + gen.AGE_EFFECT[np.searchsorted(gen.AGE_EFFECT_YEARS, frame["age"].to_numpy())]
+    )
+    hazard = frame["monthly_hazard"].to_numpy()
+    intercept = np.log(hazard / (1 - hazard)) - expected
+    assert frame.height > 0.7 * COMPANIES
+    assert np.mean(np.abs(intercept - np.median(intercept)) < 1e-4) > 0.95

@@ -29,7 +29,7 @@ TYPE_ID = {name: i for i, name in enumerate(SIGNAL_TYPES)}
 
 HISTORY_MONTHS = 30  # signals and outcomes start this many months before end_date's month
 FUTURE_MONTHS = 3  # hazard drawn past end_date so opportunities opened lately are still open
-TARGET_MONTHLY_HAZARD = 0.02  # mean monthly win hazard of an active company (~5-6 % over 90 days)
+TARGET_MONTHLY_HAZARD = 0.02  # mean monthly win hazard of an active company (~5 % over 90 days)
 
 # The hidden world: the monthly win hazard is a logistic function of what the pipeline can observe
 # (size, sector, region, legal form, age, recent events with decay), with no hidden company term, so
@@ -92,7 +92,9 @@ DYNAMISM_LOADING = {
 }
 # Event-rate multiplier by headcount band (accounts filings do not depend on size).
 SIZE_RATE = np.array([0.25, 0.25, 0.4, 0.6, 1.0, 1.6, 2.5, 4.0, 5.0, 7.0, 7.0, 10.0, 10.0, 14.0, 14.0, 14.0])
-SIZE_EFFECT = np.array([-1.6, -1.3, -0.75, -0.35, 0, 0.35, 0.65, 0.85, 1.0, 1.1, 1.15, 1.2, 1.2, 1.2, 1.2, 1.2])
+SIZE_EFFECT = np.array(
+    [-1.6, -1.3, -0.75, -0.35, 0, 0.35, 0.65, 0.85, 1.0, 1.1, 1.15, 1.2, 1.2, 1.2, 1.2, 1.2]
+)
 SECTOR_EFFECT = {
     "J": 0.8,
     "M": 0.55,
@@ -719,8 +721,10 @@ def _with_magnitude_and_channels(
 def _monthly_hazard(
     rng: np.random.Generator, firms: pl.DataFrame, events: pl.DataFrame, clock: _Clock
 ) -> np.ndarray:
-    """Hidden monthly win hazard (companies x months): size, sector, legal form, age, decayed events,
-    latent propensity and monthly noise on the logit scale; zero when the company is not active."""
+    """Hidden monthly win hazard (companies x months): size, sector, region, legal form, age and decayed
+    events on the logit scale, all observable by the pipeline; zero when the company is not active.
+    The randomness left is the outcome draw itself (_draw_outcomes): as hard for the oracle as for a
+    model."""
     n, months = firms.height, len(clock.month_starts)
     config = model_config()["signal_types"]
     half_life = np.array([config[t]["half_life_days"] for t in SIGNAL_TYPES], dtype=float)
