@@ -433,9 +433,13 @@ def test_concurrent_exact_explanations_are_coalesced_and_each_request_gets_its_o
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda s: version.explainer.reasons([s]), sirens))
     assert sum(calls) == len(sirens) and len(calls) < len(sirens)
-    for siren, frame in zip(sirens, results, strict=True):
-        assert set(frame["siren"]) == {siren}
-        assert frame.drop("is_exact").equals(exact_reasons(settings, siren).drop("is_exact"))
+    for siren, result in zip(sirens, results, strict=True):
+        assert list(result) == [siren]
+        assert result[siren] == exact_reasons(settings, siren).to_dicts()
+    # Explained once per file version: asking again reads the cache.
+    again = version.explainer.reasons(sirens[:5])
+    assert sum(calls) == len(sirens)
+    assert again == {siren: result[siren] for siren, result in zip(sirens[:5], results[:5], strict=True)}
 
 
 def test_ose_api_command_serves_on_loopback(served):

@@ -17,7 +17,7 @@ from ose_assets.scoring import assets as scoring_assets
 from ose_assets.scoring.history import append_history
 from ose_assets.scoring.ranking import build_top_opportunities
 from ose_assets.scoring.scores import score_companies
-from ose_assets.scoring.serving import publish_serving_copy
+from ose_assets.scoring.serving import SIREN_INDEXES, publish_serving_copy
 from ose_assets.settings import OSESettings
 from ose_assets_tests.test_scoring import (
     AS_OF,
@@ -99,6 +99,12 @@ def test_reader_holding_the_old_serving_file_keeps_a_consistent_view(tmp_path, w
     assert after[0] == after[3] == after[4] == "2" and after[5] == 2
     model = ServedModel.from_bytes(fresh.execute("select model_bytes from served_model").fetchone()[0])
     assert model.kind == "xgboost"
+    # The physical design the API's point lookups rely on: an index on siren per per-company table.
+    indexes = fresh.execute("select table_name, is_unique from duckdb_indexes() order by 1").fetchall()
+    assert indexes == sorted(SIREN_INDEXES.items())
+    assert fresh.execute("select siren from company_scores").fetchall() == sorted(
+        fresh.execute("select siren from company_scores").fetchall()
+    )
     fresh.close()
     assert sorted(p.name for p in serving_path.parent.iterdir()) == ["ose_serving.duckdb"]  # no temp left
 

@@ -1,9 +1,12 @@
 """The OSE REST API: scores, reasons and rankings read from the serving copy (docs/api_spec.md)."""
 
 import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -59,7 +62,15 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
     store = ServingStore(settings.serving_path)
     bands = sorted(model_config()["bands"])
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Open the serving copy (model, booster) before the first request rather than during it.
+        with suppress(ServingUnavailable):
+            await run_in_threadpool(store.current)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OSE — Opportunity Scoring Engine API",
         version="1",
         description="Scores, reasons and rankings of French companies, read from the OSE serving copy. "
@@ -84,8 +95,10 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         body = ApiError(error="invalid_request", message=message, details=details)
         return JSONResponse(body.model_dump(exclude_none=True), 422)
 
-    def current() -> ServingVersion:
-        return store.current()
+    async def current() -> ServingVersion:
+        # On the event loop when the file is unchanged (a stat: no thread hop per request); opening a newly
+        # published file (seconds for 1,000,000 companies) runs in the thread pool.
+        return store.unchanged() or await run_in_threadpool(store.current)
 
     Current = Annotated[ServingVersion, Depends(current)]
 
@@ -93,7 +106,7 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         name="X-API-Key", auto_error=False, description="required when the server has OSE_API_KEY set"
     )
 
-    def require_api_key(provided: Annotated[str | None, Security(api_key_header)]) -> None:
+    async def require_api_key(provided: Annotated[str | None, Security(api_key_header)]) -> None:
         if settings.api_key is None:
             return
         if provided is None or not hmac.compare_digest(provided.encode(), settings.api_key.encode()):
@@ -133,7 +146,7 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         siren: Annotated[str, Path(description="9-digit SIREN; spaces are allowed (853 479 236)")],
         version: Current,
         lang: Lang = "fr",
-    ) -> dict:
+    ) -> Response:
         """Score, band, rank, trend, exact top reasons with evidence and recent history of one company."""
         number = normalise_siren(siren)
         payloads, _ = queries.score_payloads(version, [number], lang)
@@ -143,7 +156,9 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
                 "not_found",
                 f"SIREN {number} is not scored in the serving copy (as of {version.info['as_of_date']})",
             )
-        return payloads[0]
+        # Validated and serialised by pydantic-core in one step (FastAPI's generic path costs more).
+        body = ScoreResponse.model_validate(payloads[0]).model_dump_json()
+        return Response(body, media_type="application/json")
 
     @router.post("/score", response_model=BatchResponse, tags=["scores"])
     def score_batch(body: BatchRequest, version: Current, lang: Lang = "fr") -> dict:

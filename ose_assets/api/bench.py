@@ -3,10 +3,12 @@
     python -m ose_assets.api.bench --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
 
 Builds the serving copy once (reused on later runs unless --rebuild), measures the in-process cost of
-one lookup, starts uvicorn (--workers processes) on a free loopback port, then runs locust headless
+one lookup, starts uvicorn (--workers processes) on a free loopback port, measures requests one at a
+time over HTTP (no concurrency: the CPU cost of a request, without queueing), then runs locust headless
 against GET /api/v1/score/{siren} (random scored SIRENs) and GET /api/v1/top-opportunities (random
-limit and segment), one endpoint at a time, and prints median, p99 and throughput. This file is also
-the locustfile (the user classes below).
+limit and segment), one endpoint at a time, and prints median, p99 and throughput. SIRENs whose exact
+reasons are stored and SIRENs explained on demand are measured apart. This file is also the locustfile
+(the user classes below).
 """
 
 from __future__ import annotations
@@ -27,8 +29,24 @@ import httpx
 from locust import FastHttpUser, between, tag, task
 
 SIRENS_FILE_ENV = "OSE_BENCH_SIRENS_FILE"
+SEQUENTIAL_REQUESTS = 300
 REGION_CODES = ("11", "53", "84", "93")
 NAF_SECTIONS = ("C", "F", "G", "J", "M")
+
+
+TOP_QUERIES = (
+    {"limit": 10},
+    {"limit": 10, "region": REGION_CODES},
+    {"limit": 10, "naf_section": NAF_SECTIONS},
+    {"limit": 50},
+    {"limit": 20, "band": ("A",)},
+)
+
+
+def top_params() -> dict:
+    """One of the benchmark's top-opportunities queries, filter values drawn at random."""
+    query = random.choice(TOP_QUERIES)
+    return {k: random.choice(v) if isinstance(v, tuple) else v for k, v in query.items()}
 
 
 class ApiUser(FastHttpUser):
@@ -47,16 +65,7 @@ class ApiUser(FastHttpUser):
     @tag("top")
     @task
     def top(self) -> None:
-        params = random.choice(
-            [
-                {"limit": 10},
-                {"limit": 10, "region": random.choice(REGION_CODES)},
-                {"limit": 10, "naf_section": random.choice(NAF_SECTIONS)},
-                {"limit": 50},
-                {"limit": 20, "band": "A"},
-            ]
-        )
-        self.client.get("/api/v1/top-opportunities", params=params, name="/api/v1/top-opportunities")
+        self.client.get("/api/v1/top-opportunities", params=top_params(), name="/api/v1/top-opportunities")
 
 
 def _free_port() -> int:
@@ -65,8 +74,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def summary(timings: list[float]) -> dict[str, float]:
+    """Median and p99 of timings in ms, rounded."""
+    timings = sorted(timings)
+    return {
+        "median_ms": round(statistics.median(timings), 2),
+        "p99_ms": round(timings[max(0, int(0.99 * len(timings)) - 1)], 2),
+    }
+
+
 def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500) -> dict[str, float]:
-    """Median and p99 (ms) of one score lookup without HTTP: SQL, exact SHAP when needed, payload."""
+    """One score lookup without HTTP: SQL, exact SHAP when needed (never cached: distinct SIRENs), payload."""
     from ose_assets.api.queries import score_payloads
     from ose_assets.api.serving import ServingStore
 
@@ -76,8 +94,18 @@ def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500)
         start = time.perf_counter()
         score_payloads(version, [siren], "fr")
         timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    return {"median_ms": statistics.median(timings), "p99_ms": timings[int(0.99 * len(timings)) - 1]}
+    return summary(timings)
+
+
+def sequential_latency(url: str, paths: list[tuple[str, dict]]) -> dict[str, float]:
+    """Requests one after the other over one keep-alive connection: latency without queueing."""
+    timings = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for path, params in paths:
+            start = time.perf_counter()
+            http.get(path, params=params).raise_for_status()
+            timings.append((time.perf_counter() - start) * 1000)
+    return summary(timings)
 
 
 def run_locust(url: str, tag_name: str, users: int, duration: int, sirens_file: Path, out: Path) -> dict:
@@ -134,8 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             samples[name] = [row[0] for row in con.execute(query).fetchall()]
             (out / f"sirens_{name}.txt").write_text("\n".join(samples[name]))
     for name, sirens in samples.items():
-        figures = in_process_latency(settings.serving_path, sirens)
-        print(f"in-process score lookup ({name} SIREN): { ({k: round(v, 2) for k, v in figures.items()}) }")
+        print(f"in-process score lookup ({name} SIREN): {in_process_latency(settings.serving_path, sirens)}")
 
     port = _free_port()
     server = subprocess.Popen(
@@ -156,6 +183,24 @@ def main(argv: list[str] | None = None) -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the API did not start")
             time.sleep(0.5)
+        # Distinct SIRENs, none requested before: every on-demand one is a cache miss.
+        fresh = random.sample(samples["any"], 2 * SEQUENTIAL_REQUESTS)
+        sequential = {
+            "GET /api/v1/score/{siren} (any SIREN, first lookup)": [
+                (f"/api/v1/score/{siren}", {}) for siren in fresh[:SEQUENTIAL_REQUESTS]
+            ],
+            "GET /api/v1/score/{siren} (stored exact reasons)": [
+                (f"/api/v1/score/{siren}", {})
+                for siren in random.sample(samples["stored_exact"], SEQUENTIAL_REQUESTS)
+            ],
+            "GET /api/v1/top-opportunities": [
+                ("/api/v1/top-opportunities", top_params()) for _ in range(SEQUENTIAL_REQUESTS)
+            ],
+        }
+        for endpoint, paths in sequential.items():
+            print(f"{endpoint}: sequential, 1 client: {sequential_latency(url, paths)}")
+        # The load starts on SIRENs the sequential pass did not touch.
+        (out / "sirens_any.txt").write_text("\n".join(set(samples["any"]) - set(fresh)))
         for tag_name, sample, endpoint in (
             ("score", "any", "GET /api/v1/score/{siren} (any SIREN)"),
             ("score", "stored_exact", "GET /api/v1/score/{siren} (stored exact reasons)"),

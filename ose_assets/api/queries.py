@@ -11,6 +11,7 @@ import json
 import duckdb
 
 from ose_assets.api.serving import SCHEMA, ServingVersion, siren_filter
+from ose_assets.scoring.explain import REASON_SCHEMA
 
 # Recent runs of score_history returned with a company.
 HISTORY_RUNS = 12
@@ -37,18 +38,7 @@ COMPANY_COLUMNS = (
     "as_of_date",
     "scored_at",
 )
-REASON_COLUMNS = (
-    "siren",
-    "direction",
-    "reason_rank",
-    "feature",
-    "feature_value",
-    "contribution_points",
-    "reason_fr",
-    "reason_en",
-    "evidence",
-    "is_exact",
-)
+REASON_COLUMNS = tuple(REASON_SCHEMA)
 HISTORY_COLUMNS = ("siren", "as_of_date", "scored_at", "score", "band", "model_version")
 
 
@@ -87,13 +77,14 @@ def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang
     """Top positive and negative reasons per company, always exact.
 
     Stored reasons are used when the scoring run explained the company exactly; the others are explained
-    now by the version's explainer, in one explain call (one TreeSHAP pass) shared with concurrent requests.
+    now by the version's explainer (or taken from its cache), in one explain call (one TreeSHAP pass)
+    shared with concurrent requests.
     """
     stored_sirens = [s for s, row in company_rows.items() if row["explanation_method"] == "exact"]
     missing = [s for s, row in company_rows.items() if row["explanation_method"] != "exact"]
     rows = _rows(cursor, REASON_COLUMNS, "score_reasons", stored_sirens) if stored_sirens else []
     if missing:
-        rows += version.explainer.reasons(missing).select(REASON_COLUMNS).to_dicts()
+        rows += [row for explained in version.explainer.reasons(missing).values() for row in explained]
     text = f"reason_{lang}"
     grouped: dict[str, dict] = {siren: {"positive": [], "negative": []} for siren in company_rows}
     for row in sorted(rows, key=lambda r: (r["siren"], r["direction"], r["reason_rank"])):

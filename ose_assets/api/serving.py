@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from ose_assets.scoring.explain import TOP_REASONS, explain
 SCHEMA = "serving"
 # Rankings computed from one serving file never change: keep this many per file version.
 RANKINGS_CACHED = 1_024
+# Exact explanations kept per file version (per worker process; a few KB each).
+EXPLANATIONS_CACHED = 20_000
 
 
 class ServingUnavailable(RuntimeError):
@@ -46,11 +49,13 @@ def siren_filter(sirens: list[str]) -> tuple[str, list]:
 
 
 class ExactExplainer:
-    """Exact explanations on demand, coalesced across concurrent requests.
+    """Exact explanations on demand: kept per SIREN for this file version, coalesced across requests.
 
-    Explaining one company is mostly fixed per-call work (the model matrix, the evidence join, the
-    sentences rendered feature by feature), not per-row work. So the first request to arrive explains
-    everything pending, and requests arriving meanwhile are explained together in the next call.
+    Explaining one company is mostly fixed per-call work (Polars expressions over a few rows: evidence
+    join, sentences rendered feature by feature), not per-row work. So the first request to arrive explains
+    everything pending, and requests arriving meanwhile are explained together in the next call. A file
+    never changes, so an explanation stays right for the life of its version: the EXPLANATIONS_CACHED most
+    recently used are kept (the same companies are looked up again and again).
     """
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, model: ServedModel) -> None:
@@ -59,17 +64,32 @@ class ExactExplainer:
         self._lock = threading.Lock()
         self._pending: list[tuple[list[str], Future]] = []
         self._running = False
+        self._cache: OrderedDict[str, list[dict]] = OrderedDict()
+        # Frames are built from fetchall() rows with the tables' Polars schemas: on a few rows of 60
+        # columns, .pl() (through Arrow) costs several times the query itself.
+        self._schemas = {
+            table: connection.execute(f"select * from {SCHEMA}.{table} limit 0").pl().schema
+            for table in ("company_features", "signal_evidence")
+        }
 
-    def reasons(self, sirens: list[str]) -> pl.DataFrame:
-        """Exact reasons (the columns of scoring.score_reasons) of these companies."""
-        future: Future = Future()
+    def reasons(self, sirens: list[str]) -> dict[str, list[dict]]:
+        """Exact reasons of these companies by SIREN: rows with the columns of scoring.score_reasons."""
         with self._lock:
-            self._pending.append((sirens, future))
+            known = {}
+            for siren in sirens:
+                if siren in self._cache:
+                    self._cache.move_to_end(siren)
+                    known[siren] = self._cache[siren]
+            missing = [siren for siren in sirens if siren not in known]
+            if not missing:
+                return known
+            future: Future = Future()
+            self._pending.append((missing, future))
             leader = not self._running
             self._running = True
         if leader:
             self._drain()
-        return future.result()
+        return known | future.result()
 
     def _drain(self) -> None:
         while True:
@@ -84,15 +104,26 @@ class ExactExplainer:
                 for _, future in batch:
                     future.set_exception(error)
                 continue
+            explained: dict[str, list[dict]] = {siren: [] for sirens, _ in batch for siren in sirens}
+            for row in frame.to_dicts():
+                explained[row["siren"]].append(row)
+            with self._lock:
+                self._cache.update(explained)
+                while len(self._cache) > EXPLANATIONS_CACHED:
+                    self._cache.popitem(last=False)
             for sirens, future in batch:
-                future.set_result(frame.filter(pl.col("siren").is_in(sirens)))
+                future.set_result({siren: explained[siren] for siren in sirens})
+
+    def _frame(self, cursor: duckdb.DuckDBPyConnection, table: str, sirens: list[str]) -> pl.DataFrame:
+        where, params = siren_filter(sirens)
+        rows = cursor.execute(f"select * from {SCHEMA}.{table} where {where}", params).fetchall()
+        return pl.DataFrame(rows, schema=self._schemas[table], orient="row")
 
     def _explain(self, sirens: list[str]) -> pl.DataFrame:
-        where, params = siren_filter(sirens)
         cursor = self._connection.cursor()
         try:
-            features = cursor.execute(f"select * from {SCHEMA}.company_features where {where}", params).pl()
-            evidence = cursor.execute(f"select * from {SCHEMA}.signal_evidence where {where}", params).pl()
+            features = self._frame(cursor, "company_features", sirens)
+            evidence = self._frame(cursor, "signal_evidence", sirens)
         finally:
             cursor.close()
         return explain(self._model, features, evidence, exact=True, top_k=TOP_REASONS)
@@ -146,11 +177,17 @@ class ServingStore:
         self._current: ServingVersion | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> ServingVersion:
+    def unchanged(self) -> ServingVersion | None:
+        """The open version if the file has not changed since (a stat), else None."""
         stamp, _ = _stamp(self.path)
         version = self._current
-        if version is not None and version.stamp == stamp:
+        return version if version is not None and version.stamp == stamp else None
+
+    def current(self) -> ServingVersion:
+        version = self.unchanged()
+        if version is not None:
             return version
+        stamp, _ = _stamp(self.path)
         with self._lock:
             if self._current is None or self._current.stamp != stamp:
                 self._current = self._open()
@@ -161,7 +198,9 @@ class ServingStore:
         # attached file, so attach again.
         while True:
             stamp, modified_at = _stamp(self.path)
-            connection = duckdb.connect(":memory:")
+            # One thread per connection: requests are point lookups, and the workers' request threads
+            # are the parallelism (DuckDB's task scheduling would only add overhead).
+            connection = duckdb.connect(":memory:", config={"threads": 1})
             quoted = str(self.path).replace("'", "''")
             connection.execute(f"attach '{quoted}' as {SCHEMA} (read_only)")
             if _stamp(self.path)[0] == stamp:
@@ -183,7 +222,7 @@ class ServingStore:
         # Load the booster now rather than in the first request that needs an exact explanation.
         sample = connection.execute(f"select siren from {SCHEMA}.company_features limit 1").fetchone()
         if sample:
-            explainer.reasons([sample[0]])
+            explainer._explain([sample[0]])
         return ServingVersion(
             stamp,
             modified_at,

@@ -21,6 +21,7 @@ from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.ranking import band_expr
+from ose_assets.scoring.serving import index_serving_tables
 from ose_assets.settings import model_config
 
 REGIONS = {
@@ -245,7 +246,7 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
         con.register("reasons_frame", reasons_arrow)
         con.register("evidence_frame", evidence_arrow)
         con.register("features_frame", features_arrow)
-        # The layout the API's lookups need (see docs/api_spec.md): rows sorted by siren, ART on siren.
+        # The publish's physical design (ose_assets.scoring.serving): rows sorted by siren, ART on siren.
         con.execute("create table company_scores as select * from company_scores_frame order by siren")
         con.execute("create table score_reasons as select * from reasons_frame order by siren")
         con.execute("create table company_features as select * from features_frame order by siren")
@@ -274,13 +275,10 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
             """create table served_model as
             select ? as model_version, ? as model_kind, ? as run_id, ?::blob as model_bytes,
                    ?::date as as_of_date,
-                   ?::timestamp as scored_at, now()::timestamp as published_at,
+                   ?::timestamp as scored_at, timezone('UTC', now()) as published_at,
                    (select count(*) from company_scores) as scored_companies""",
             [model.version, model.kind, model.run_id, model.to_bytes(), as_of, scored_at],
         )
-        for table in ("company_scores", "company_features"):
-            con.execute(f"create unique index {table}_siren on {table} (siren)")
-        for table in ("score_reasons", "score_history", "signal_evidence"):
-            con.execute(f"create index {table}_siren on {table} (siren)")
+        index_serving_tables(con)
         con.execute("checkpoint")
     os.replace(temporary, path)

@@ -27,4 +27,11 @@ def prepare_dagster_home(settings: OSESettings) -> Path:
         staged = home / "dagster.yaml.tmp"
         staged.write_text(config, encoding="utf-8")
         staged.replace(target)
+    # Create the SQLite run, event and schedule storages once: `dagster dev` starts the webserver and
+    # the daemon together, and two processes migrating a fresh store at once fail ("more than one head").
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
     return home

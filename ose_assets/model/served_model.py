@@ -95,14 +95,17 @@ class ServedModel:
         """Calibrated probability of conversion within the horizon, x 100."""
         return 100.0 * self._calibrate(self._margins(self.matrix(features)))
 
-    def contributions(self, features: pl.DataFrame, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(
+        self, features: pl.DataFrame, exact: bool = True, x: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature contributions in score points, and the base score of each row.
 
         XGBoost: TreeSHAP values (exact) or Saabas approximate contributions, in margin units, scaled
         so that each row sums to its score minus the base score (the score of the bias alone).
         Rules prior: its additive logit terms, scaled the same way.
+        x: self.matrix(features) when the caller already has it (explain() reads the values from it too).
         """
-        x = self.matrix(features)
+        x = self.matrix(features) if x is None else x
         if self.kind == "xgboost":
             raw = self._booster().predict(
                 self.dmatrix(x),

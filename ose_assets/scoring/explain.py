@@ -79,10 +79,11 @@ def explain(
     """
     if features.is_empty():
         return pl.DataFrame(schema=REASON_SCHEMA)
-    contributions, _ = model.contributions(features, exact=exact)
+    x = model.matrix(features)
+    contributions, _ = model.contributions(features, exact=exact, x=x)
     rows, columns, is_up, rank, points = top_factors(contributions, top_k)
     names = np.array(model.feature_names, dtype=object)[columns]
-    values = model.matrix(features)[rows, columns]
+    values = x[rows, columns]
     reasons = pl.DataFrame(
         {
             "reason_id": np.arange(rows.size),

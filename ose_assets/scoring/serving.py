@@ -1,9 +1,14 @@
 """The serving copy: a separate DuckDB file the API and analysts read, replaced atomically.
 
 A new file is built next to the published one under a temporary name (ATTACHed to the warehouse
-connection, filled with CREATE TABLE … AS SELECT, checkpointed, DETACHed), then os.replace()d onto
-ose_serving.duckdb. A reader that opened the old file keeps reading the old inode, a consistent
+connection, filled with CREATE TABLE … AS SELECT, indexed, checkpointed, DETACHed), then os.replace()d
+onto ose_serving.duckdb. A reader that opened the old file keeps reading the old inode, a consistent
 snapshot; the next open sees the new file whole. Nothing ever writes into the published file.
+
+Physical design for the API's point lookups over 1,000,000 companies: every per-company table is
+written sorted by siren (a lookup touches one row group, and zone maps skip the others) and gets an ART
+index on siren, unique where the table holds one row per company. Timestamps (scored_at, published_at)
+are TIMESTAMP holding UTC without a zone; the API adds the zone when it answers.
 """
 
 from __future__ import annotations
@@ -17,6 +22,23 @@ import duckdb
 
 SERVING_HISTORY_RUNS = 12
 SERVING_ALIAS = "serving_new"
+# Per-company serving tables -> whether they hold one row per siren (unique index) or several.
+SIREN_INDEXES = {
+    "company_scores": True,
+    "company_features": True,
+    "score_reasons": False,
+    "score_history": False,
+    "signal_evidence": False,
+}
+
+
+def index_serving_tables(con: duckdb.DuckDBPyConnection, database: str | None = None) -> None:
+    """Create the ART indexes on siren of the per-company tables (of `database`, default the current one).
+    A duplicated siren in a one-row-per-company table fails here, before anything is published."""
+    prefix = f"{database}." if database else ""
+    for table, unique in SIREN_INDEXES.items():
+        kind = "unique index" if unique else "index"
+        con.execute(f"create {kind} {table}_siren on {prefix}{table} (siren)")
 
 
 def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str]:
@@ -61,6 +83,7 @@ def publish_serving_copy(
             params = {"published_at": published_at} if "$published_at" in query else None
             con.execute(f"create table {SERVING_ALIAS}.{table} as {query}", params)
             counts[table] = con.execute(f"select count(*) from {SERVING_ALIAS}.{table}").fetchone()[0]
+        index_serving_tables(con, SERVING_ALIAS)
         # Everything in the main file, no WAL left behind: the file is complete on its own.
         con.execute(f"checkpoint {SERVING_ALIAS}")
         con.execute(f"detach {SERVING_ALIAS}")
