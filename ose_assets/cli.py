@@ -98,7 +98,9 @@ def print_top_opportunities(settings: OSESettings) -> None:
 
 def ui(args: argparse.Namespace) -> None:
     settings = _settings(args)
-    command = ["dagster", "dev", "-m", "ose_assets.definitions", "-h", args.host, "-p", str(args.port)]
+    # The dagster executable installed beside this interpreter, whether or not the venv is activated.
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "dev", "-m", "ose_assets.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"DAGSTER_HOME={settings.dagster_home}\n$ {' '.join(command)}")
     sys.exit(subprocess.call(command))
 

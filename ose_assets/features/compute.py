@@ -56,6 +56,16 @@ def _window_filter(window: str, date_column: str, read_window: str = "all") -> s
     return "true" if window == read_window else f"{date_column} > start_{window}"
 
 
+def _on_or_before(date_column: str) -> str:
+    """Record dated at or before the as-of date. Written as a difference, not a comparison: DuckDB
+    then loops over the few as-of dates instead of sorting every record for a range join."""
+    return f"d.as_of_date - {date_column} >= 0"
+
+
+def _after(date_column: str, start_column: str) -> str:
+    return f"{date_column} - d.{start_column} > 0"
+
+
 def _is_signal_count(f: Feature) -> bool:
     return f.source == SIGNALS and f.dtype == "int" and f.family in ("volume", "positive", "red_flag")
 
@@ -155,8 +165,9 @@ def features_query(spine: str) -> str:
     """One row per row of `spine` (a relation or query with siren, as_of_date): siren, as_of_date, then
     FEATURE_CATALOG columns in order.
 
-    Records join the spine on siren and date (event_date <= as_of_date) and are aggregated per
-    (siren, as_of_date); windowed features only read their last 12 months of records.
+    Records are aggregated per (siren, as_of_date) for every distinct as_of_date of the spine, keeping
+    only those dated at or before it (windowed features: its last 12 months), then joined to the spine.
+    The cost follows the number of records times the number of distinct dates, not the spine's size.
     """
     min_confidence = float(model_config()["press"]["min_link_confidence"])
     window_starts = ", ".join(
@@ -172,8 +183,8 @@ def features_query(spine: str) -> str:
 with spine as (
     select siren, cast(as_of_date as date) as as_of_date from ({spine})
 ),
-keys as (
-    select distinct siren, as_of_date, {window_starts} from spine
+as_of_dates as (
+    select as_of_date, {window_starts} from (select distinct as_of_date from spine)
 ),
 vocabulary as ({_vocabulary_sql()}),
 source_vocabulary as (
@@ -182,22 +193,21 @@ source_vocabulary as (
     from normalized.signals
 ),
 signal_history as (
-    select k.siren, k.as_of_date,
+    select g.siren, d.as_of_date,
         {", ".join(_history_aggregates())}
-    from keys k
-    join normalized.signals g on g.siren = k.siren and g.event_date <= k.as_of_date
+    from normalized.signals g
+    join as_of_dates d on {_on_or_before("g.event_date")}
     left join vocabulary v on v.signal_type = g.signal_type
-    group by k.siren, k.as_of_date
+    group by g.siren, d.as_of_date
 ),
 signal_window as (
-    select k.siren, k.as_of_date,
+    select g.siren, d.as_of_date,
         {", ".join(_window_aggregates())}
-    from keys k
-    join normalized.signals g
-        on g.siren = k.siren and g.event_date <= k.as_of_date and g.event_date > k.start_12m
+    from normalized.signals g
+    join as_of_dates d on {_on_or_before("g.event_date")} and {_after("g.event_date", "start_12m")}
     left join vocabulary v on v.signal_type = g.signal_type
     cross join source_vocabulary s
-    group by k.siren, k.as_of_date
+    group by g.siren, d.as_of_date
 ),
 -- one link per (article, company), when confident enough
 links as (
@@ -206,17 +216,17 @@ links as (
     group by article_id, siren
 ),
 press as (
-    select k.siren, k.as_of_date,
+    select l.siren, d.as_of_date,
         max(a.published_date) as last_article_date,
         count(*) filter (where {_window_filter("3m", "a.published_date")}) as articles_3m,
         count(*) filter (where {in_12m}) as articles_12m,
         count(*) filter (where {in_12m} and a.polarity > 0) as positive_articles_12m,
         count(*) filter (where {in_12m} and a.polarity < 0) as negative_press_count_12m,
         arg_max(a.event_type, {{'at': a.published_at, 'id': a.article_id}}) as latest_article_event_type
-    from keys k
-    join links l on l.siren = k.siren
-    join normalized.articles a on a.article_id = l.article_id and a.published_date <= k.as_of_date
-    group by k.siren, k.as_of_date
+    from links l
+    join normalized.articles a on a.article_id = l.article_id
+    join as_of_dates d on {_on_or_before("a.published_date")}
+    group by l.siren, d.as_of_date
 )
 select k.siren, k.as_of_date,
     {columns}
