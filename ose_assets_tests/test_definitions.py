@@ -38,7 +38,15 @@ def test_definitions_resolve():
 def test_every_asset_key_prefix_is_its_group():
     for node in defs.get_repository_def().asset_graph.asset_nodes:
         assert node.key.path[0] == node.group_name, node.key
-        assert node.key.path[0] in {"raw", "normalized", "features", "training", "model", "scoring", "monitoring"}
+        assert node.key.path[0] in {
+            "raw",
+            "normalized",
+            "features",
+            "training",
+            "model",
+            "scoring",
+            "monitoring",
+        }
 
 
 def test_rescoring_job_does_not_retrain():

@@ -17,7 +17,9 @@ def _materialize(tmp_path, frame: pl.DataFrame) -> dg.ExecuteInProcessResult:
         return pl.DataFrame({"width": [sample.width], "height": [sample.height]})
 
     database = str(tmp_path / "io.duckdb")
-    return dg.materialize([sample, sample_width], resources={"io_manager": OSEDuckDBIOManager(database=database)})
+    return dg.materialize(
+        [sample, sample_width], resources={"io_manager": OSEDuckDBIOManager(database=database)}
+    )
 
 
 def test_second_materialization_with_added_column_replaces_the_table(tmp_path):
@@ -67,7 +69,9 @@ def test_loader_works_without_the_removed_arrow_method(tmp_path):
     from ose_assets.io_manager import ReplacingPolarsTypeHandler
 
     con = duckdb.connect(str(tmp_path / "io.duckdb"))
-    con.execute("create schema scoring; create table scoring.sample as select '732829320' as siren, 1.5 as score")
+    con.execute(
+        "create schema scoring; create table scoring.sample as select '732829320' as siren, 1.5 as score"
+    )
     table_slice = TableSlice(table="sample", schema="scoring", database="io")
     loaded = ReplacingPolarsTypeHandler().load_input(
         dg.build_input_context(), table_slice, _ConnectionWithoutArrow(con)

@@ -11,44 +11,18 @@ import pytest
 from ose_assets.features.catalog import categorical_feature_names, model_feature_names
 from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, load_training_frame, train_and_publish
 from ose_assets.model.registry import Evaluation, decide_promotion
-from ose_assets.model.served_model import CHAMPION_ALIAS, load_champion
+from ose_assets.model.served_model import load_champion
 from ose_assets.model.train import fit_model, with_validation_roles
-from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
-from ose_assets.settings import OSESettings, model_config
-from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
-from ose_assets_tests.training_fixtures import AS_OF, make_normalized
-
-RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
-TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
-
-
-def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
-    make_normalized(con, **fixture)
-    settings = model_config()["training"]
-    horizon = int(settings["horizon_days"])
-    plan = plan_splits(
-        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
-        horizon,
-        int(settings["test_months"]),
-        int(settings["validation_months"]),
-    )
-    build_training_set(con, plan, horizon)
-
-
-def _root(tmp_path):
-    settings = OSESettings(data_dir=tmp_path)
-    resources = build_resources(settings)
-    return settings, resources
-
-
-def _tag(resources, version: str, key: str) -> str:
-    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
-
-
-def _champion_version(resources) -> str:
-    return str(
-        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
-    )
+from ose_assets.settings import model_config
+from ose_assets_tests.training_fixtures import (
+    AS_OF,
+    RULES,
+    TRAINED_AT,
+    build_training,
+    champion_version,
+    data_root,
+    version_tag,
+)
 
 
 # ---- the promotion rule ------------------------------------------------------------------------
@@ -73,9 +47,9 @@ def test_promotion_rule_both_ways():
 # ---- learned models on one synthetic warehouse ----------------------------------------------------
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
-    settings, resources = _root(tmp_path_factory.mktemp("model"))
+    settings, resources = data_root(tmp_path_factory.mktemp("model"))
     con = duckdb.connect(str(settings.warehouse_path))
-    _build(con, companies=1500)
+    build_training(con, companies=1500)
     yield con, resources
     con.close()
 
@@ -106,7 +80,7 @@ def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch
     strong = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=1))
     assert strong.promoted, strong.reason
     assert strong.metrics["roc_auc"] > first.metrics["roc_auc"]
-    assert _champion_version(resources) == strong.served.version
+    assert champion_version(resources) == strong.served.version
 
     with monkeypatch.context() as weak:
         weak.setitem(xgb_config, "max_depth", 1)
@@ -116,10 +90,10 @@ def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch
     assert not worse.promoted and "ROC-AUC too low" in worse.reason
     # The champion was re-scored on the same test rows: its AUC there is the strong model's.
     assert worse.champion_test_roc_auc == pytest.approx(strong.metrics["roc_auc"])
-    assert _champion_version(resources) == strong.served.version
-    assert _tag(resources, worse.served.version, "promotion_decision") == "not_promoted"
-    assert _tag(resources, worse.served.version, "promotion_reason") == worse.reason
-    assert _tag(resources, strong.served.version, "model_kind") == "xgboost"
+    assert champion_version(resources) == strong.served.version
+    assert version_tag(resources, worse.served.version, "promotion_decision") == "not_promoted"
+    assert version_tag(resources, worse.served.version, "promotion_reason") == worse.reason
+    assert version_tag(resources, strong.served.version, "model_kind") == "xgboost"
 
     versions = con.execute(
         f"select version, promoted, is_champion, champion_version from {MODEL_VERSIONS_TABLE} "

@@ -2,56 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
 import duckdb
 
 from ose_assets.model import assets as model_assets
-from ose_assets.model.served_model import CHAMPION_ALIAS, load_champion
-from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
-from ose_assets.settings import OSESettings, model_config
+from ose_assets.model.served_model import load_champion
 from ose_assets.training import assets as training_assets
-from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
 from ose_assets.warehouse import AS_OF_TAG
-from ose_assets_tests.training_fixtures import AS_OF, make_normalized
-
-RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
-TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
-
-
-def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
-    make_normalized(con, **fixture)
-    settings = model_config()["training"]
-    horizon = int(settings["horizon_days"])
-    plan = plan_splits(
-        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
-        horizon,
-        int(settings["test_months"]),
-        int(settings["validation_months"]),
-    )
-    build_training_set(con, plan, horizon)
-
-
-def _root(tmp_path):
-    settings = OSESettings(data_dir=tmp_path)
-    resources = build_resources(settings)
-    return settings, resources
-
-
-def _tag(resources, version: str, key: str) -> str:
-    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
-
-
-def _champion_version(resources) -> str:
-    return str(
-        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
-    )
+from ose_assets_tests.training_fixtures import (
+    AS_OF,
+    data_root,
+    make_normalized,
+)
 
 
 # ---- the Dagster assets ---------------------------------------------------------------------------
 def test_materialize_training_set_and_model(tmp_path):
-    settings, resources = _root(tmp_path)
+    settings, resources = data_root(tmp_path)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         make_normalized(con, companies=1000)
     result = dg.materialize(

@@ -8,53 +8,24 @@ import duckdb
 import numpy as np
 
 from ose_assets.model.pipeline import load_training_frame, train_and_publish
-from ose_assets.model.served_model import CHAMPION_ALIAS, ServedModel, load_champion
-from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
-from ose_assets.settings import OSESettings, model_config
-from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
-from ose_assets_tests.training_fixtures import AS_OF, make_normalized
-
-RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
-TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
-
-
-def _build(con: duckdb.DuckDBPyConnection, **fixture) -> None:
-    make_normalized(con, **fixture)
-    settings = model_config()["training"]
-    horizon = int(settings["horizon_days"])
-    plan = plan_splits(
-        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
-        horizon,
-        int(settings["test_months"]),
-        int(settings["validation_months"]),
-    )
-    build_training_set(con, plan, horizon)
-
-
-def _root(tmp_path):
-    settings = OSESettings(data_dir=tmp_path)
-    resources = build_resources(settings)
-    return settings, resources
-
-
-def _tag(resources, version: str, key: str) -> str:
-    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
-
-
-def _champion_version(resources) -> str:
-    return str(
-        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
-    )
+from ose_assets.model.served_model import ServedModel, load_champion
+from ose_assets_tests.training_fixtures import (
+    AS_OF,
+    TRAINED_AT,
+    build_training,
+    data_root,
+    version_tag,
+)
 
 
 # ---- cold start -----------------------------------------------------------------------------------
 def test_cold_start_serves_the_rules_prior_then_a_learned_model_replaces_it(tmp_path):
-    settings, resources = _root(tmp_path)
+    settings, resources = data_root(tmp_path)
     con = duckdb.connect(str(settings.warehouse_path))
-    _build(con, companies=600, open_rate=0.02)  # a handful of wins
+    build_training(con, companies=600, open_rate=0.02)  # a handful of wins
     outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
     assert outcome.served.kind == "rules_prior" and outcome.promoted
-    assert _tag(resources, outcome.served.version, "model_kind") == "rules_prior"
+    assert version_tag(resources, outcome.served.version, "model_kind") == "rules_prior"
     champion = load_champion(resources["mlflow"])
     assert champion.kind == "rules_prior"
     frame = load_training_frame(con)
@@ -67,7 +38,7 @@ def test_cold_start_serves_the_rules_prior_then_a_learned_model_replaces_it(tmp_
         champion.prior["weights"]["decayed_signal_intensity"] > 0 > champion.prior["weights"]["has_red_flag"]
     )
 
-    _build(con, companies=1500)  # labels arrive
+    build_training(con, companies=1500)  # labels arrive
     learned = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(days=7))
     assert (
         learned.served.kind == "xgboost" and learned.promoted and "replaces the rules prior" in learned.reason
@@ -77,9 +48,9 @@ def test_cold_start_serves_the_rules_prior_then_a_learned_model_replaces_it(tmp_
 
 
 def test_no_outcomes_at_all_never_crashes(tmp_path):
-    settings, resources = _root(tmp_path)
+    settings, resources = data_root(tmp_path)
     con = duckdb.connect(str(settings.warehouse_path))
-    _build(con, companies=100, open_rate=0.0)
+    build_training(con, companies=100, open_rate=0.0)
     outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT)
     assert outcome.served.kind == "rules_prior" and outcome.metrics["roc_auc"] is None
     # Empty training set (no company, no snapshot): still a prior, still registered.

@@ -12,6 +12,11 @@ import datetime as dt
 
 import duckdb
 
+from ose_assets.model.served_model import CHAMPION_ALIAS
+from ose_assets.resources import REGISTERED_MODEL_NAME, build_resources
+from ose_assets.settings import OSESettings, model_config
+from ose_assets.training.snapshots import build_training_set, plan_splits, snapshot_dates
+
 AS_OF = dt.date(2025, 6, 30)
 
 
@@ -100,3 +105,37 @@ def make_normalized(
                  when u_won < 0.5 then 'won' else 'lost' end as status
         from opened where opportunity_date <= {day}
     """)
+
+
+# ---- model tests: a training set on the synthetic warehouse, a temporary data root --------------
+RULES = {"max_auc_drop": 0.005, "max_ece_increase": 0.01}
+TRAINED_AT = dt.datetime(2025, 7, 1, 8, 0)
+
+
+def build_training(con: duckdb.DuckDBPyConnection, **fixture) -> None:
+    make_normalized(con, **fixture)
+    settings = model_config()["training"]
+    horizon = int(settings["horizon_days"])
+    plan = plan_splits(
+        snapshot_dates(AS_OF, int(settings["history_months"]), horizon),
+        horizon,
+        int(settings["test_months"]),
+        int(settings["validation_months"]),
+    )
+    build_training_set(con, plan, horizon)
+
+
+def data_root(tmp_path):
+    settings = OSESettings(data_dir=tmp_path)
+    resources = build_resources(settings)
+    return settings, resources
+
+
+def version_tag(resources, version: str, key: str) -> str:
+    return resources["mlflow"].client().get_model_version(REGISTERED_MODEL_NAME, version).tags[key]
+
+
+def champion_version(resources) -> str:
+    return str(
+        resources["mlflow"].client().get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
+    )

@@ -21,6 +21,7 @@ from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.ranking import band_expr
+from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
 from ose_assets.scoring.serving import index_serving_tables
 from ose_assets.settings import model_config
 
@@ -213,28 +214,7 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
-    company_scores = scores.select(
-        "siren",
-        "name",
-        "naf_code",
-        "naf_label",
-        "naf_section",
-        "region_code",
-        "region_name",
-        "score",
-        "band",
-        "rank",
-        "is_eligible",
-        "exclusion_reason",
-        "model_version",
-        "model_kind",
-        "as_of_date",
-        "scored_at",
-        "score_change",
-        "trend",
-        "explanation_method",
-        "last_positive_signal_date",
-    ).to_arrow()
+    company_scores = scores.select(COMPANY_SCORE_COLUMNS).to_arrow()
     reasons_arrow, evidence_arrow, features_arrow = (
         reasons.to_arrow(),
         evidence.to_arrow(),

@@ -57,7 +57,9 @@ class ServedModel:
             pl.col(name)
             .cast(pl.String)
             .replace_strict(
-                self.categories[name], list(range(len(self.categories[name]))), default=None,
+                self.categories[name],
+                list(range(len(self.categories[name]))),
+                default=None,
                 return_dtype=pl.Float64,
             )
             if name in self.categories
