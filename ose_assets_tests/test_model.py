@@ -140,3 +140,18 @@ def test_test_metrics_are_sane(learned):
         "plots",
     } <= artifacts
     assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
+
+
+def test_calibrator_prefers_platt_unless_isotonic_is_clearly_better():
+    from ose_assets.model.train import choose_calibrator
+
+    rng = np.random.default_rng(0)
+    margins = rng.normal(size=20_000)
+    groups = np.arange(margins.size)
+    logistic = (rng.random(margins.size) < 1 / (1 + np.exp(-(1.5 * margins - 3)))).astype(float)
+    calibrator, brier = choose_calibrator(margins, logistic, groups, folds=5, isotonic_min_gain=0.01)
+    assert calibrator["method"] == "platt", brier
+    # A step-shaped truth no sigmoid can follow: isotonic's gain is large and it is chosen.
+    step = (rng.random(margins.size) < np.where(margins > 1.0, 0.6, 0.02)).astype(float)
+    calibrator, brier = choose_calibrator(margins, step, groups, folds=5, isotonic_min_gain=0.01)
+    assert calibrator["method"] == "isotonic", brier

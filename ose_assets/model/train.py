@@ -6,8 +6,10 @@ calibration never see the same rows (nor the same company); `test` is only evalu
 
 Class imbalance: scale_pos_weight = negatives / positives on train, so the trees see both classes;
 that inflates the raw probabilities, which the calibrator (fitted on untouched calibration rows)
-maps back to observed frequencies. Calibration method: isotonic or Platt, whichever has the lower
-out-of-fold Brier score over training.calibration_folds folds of the calibration half.
+maps back to observed frequencies. Calibration method: Platt, unless isotonic lowers the out-of-fold
+Brier score (training.calibration_folds folds of the calibration half) by more than
+training.isotonic_min_brier_gain: isotonic's step plateaus give dozens of companies the same score
+and throw away the model's ordering at the top, which is exactly where the ranking is read.
 """
 
 from __future__ import annotations
@@ -135,9 +137,13 @@ def _fit_calibrator(method: str, margins: np.ndarray, y: np.ndarray) -> dict[str
 
 
 def choose_calibrator(
-    margins: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int
+    margins: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, isotonic_min_gain: float = 0.0
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Isotonic or Platt by out-of-fold Brier score (folds grouped by company), refitted on all rows."""
+    """Platt or isotonic by out-of-fold Brier score (folds grouped by company), refitted on all rows.
+
+    Isotonic wins only when its Brier score is lower than Platt's by more than `isotonic_min_gain`
+    (relative), since its plateaus tie companies the model tells apart.
+    """
     from sklearn.model_selection import GroupKFold
 
     splitter = GroupKFold(n_splits=max(2, min(folds, len(np.unique(groups)))))
@@ -152,7 +158,7 @@ def choose_calibrator(
                 _fit_calibrator(method, margins[fit_rows], y[fit_rows]), margins[held_rows]
             )
         brier[method] = float(np.mean((out_of_fold - y) ** 2))
-    best = min(brier, key=lambda m: (brier[m], m != "platt"))  # ties go to the simpler Platt
+    best = "isotonic" if brier["isotonic"] < brier["platt"] * (1.0 - isotonic_min_gain) else "platt"
     return _fit_calibrator(best, margins, y), brier
 
 
@@ -197,6 +203,7 @@ def fit_model(
         calibration["label"].to_numpy().astype(float),
         calibration["siren"].to_numpy(),
         int(training_config["calibration_folds"]),
+        float(training_config["isotonic_min_brier_gain"]),
     )
     params.update(
         {
