@@ -63,6 +63,7 @@ def _on_or_before(date_column: str) -> str:
 
 
 def _after(date_column: str, start_column: str) -> str:
+    """Record dated after a window start, written as a difference for the same reason."""
     return f"{date_column} - d.{start_column} > 0"
 
 
@@ -99,8 +100,9 @@ def _window_aggregates() -> list[str]:
     """Features over the last 12 months only: volumes, diversity."""
     return [
         # Bit sets instead of count(distinct): an order of magnitude cheaper per group.
-        "bit_count(bit_or(1::ubigint << type_id)) as distinct_signal_types_12m",
-        "bit_count(bit_or(1::ubigint << (list_position(s.sources, g.source) - 1))) as distinct_sources_12m",
+        "bit_count(bit_or(1::ubigint << type_id::ubigint)) as distinct_signal_types_12m",
+        "bit_count(bit_or(1::ubigint << (list_position(s.sources, g.source) - 1)::ubigint))"
+        " as distinct_sources_12m",
         *(_count(f, "12m") for f in FEATURE_CATALOG if _is_signal_count(f) and f.window != "all"),
     ]
 
