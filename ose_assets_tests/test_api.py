@@ -26,7 +26,7 @@ from schemathesis.checks import (
 from stdnum import luhn
 
 from ose_assets.api.app import create_app
-from ose_assets.api.serving import SCHEMA, ServingStore
+from ose_assets.api.serving import SCHEMA, BoundedCache, ServingStore
 from ose_assets.api.synthetic import build_serving_copy
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
@@ -476,3 +476,33 @@ def test_ose_api_command_serves_on_loopback(served):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_score_responses_are_cached_per_siren_and_language_within_a_file_version(client, served, monkeypatch):
+    from ose_assets.api import queries
+
+    calls = []
+    payloads = queries.score_payloads
+    monkeypatch.setattr(
+        queries,
+        "score_payloads",
+        lambda version, sirens, lang: calls.append(lang) or payloads(version, sirens, lang),
+    )
+    # A company no other test asks for: its first lookup in each language is not cached yet.
+    siren = served[1].filter(pl.col("explanation_method") == "approximate")["siren"][-1]
+    first = client.get(f"/api/v1/score/{siren}", params={"lang": "en"})
+    again = client.get(f"/api/v1/score/{siren[:3]} {siren[3:]}", params={"lang": "en"})
+    french = client.get(f"/api/v1/score/{siren}")
+    assert first.status_code == again.status_code == french.status_code == 200
+    assert again.content == first.content and calls == ["en", "fr"]
+    assert french.json()["reasons"] != first.json()["reasons"]
+    missing = unscored_siren(served[1])
+    assert [client.get(f"/api/v1/score/{missing}").status_code for _ in range(2)] == [404, 404]
+
+
+def test_bounded_cache_keeps_the_most_recently_used_entries():
+    cache = BoundedCache(2)
+    cache.update({"a": 1, "b": 2})
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.update({"c": 3})
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)

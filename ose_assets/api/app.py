@@ -149,15 +149,18 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
     ) -> Response:
         """Score, band, rank, trend, exact top reasons with evidence and recent history of one company."""
         number = normalise_siren(siren)
-        payloads, _ = queries.score_payloads(version, [number], lang)
-        if not payloads:
-            raise ApiException(
-                404,
-                "not_found",
-                f"SIREN {number} is not scored in the serving copy (as of {version.info['as_of_date']})",
-            )
-        # Validated and serialised by pydantic-core in one step (FastAPI's generic path costs more).
-        body = ScoreResponse.model_validate(payloads[0]).model_dump_json()
+        body = version.responses.get((number, lang))
+        if body is None:
+            payloads, _ = queries.score_payloads(version, [number], lang)
+            if not payloads:
+                raise ApiException(
+                    404,
+                    "not_found",
+                    f"SIREN {number} is not scored in the serving copy (as of {version.info['as_of_date']})",
+                )
+            # Validated and serialised by pydantic-core in one step (FastAPI's generic path costs more).
+            body = ScoreResponse.model_validate(payloads[0]).model_dump_json().encode()
+            version.responses.update({(number, lang): body})
         return Response(body, media_type="application/json")
 
     @router.post("/score", response_model=BatchResponse, tags=["scores"])

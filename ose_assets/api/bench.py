@@ -3,12 +3,15 @@
     python -m ose_assets.api.bench --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
 
 Builds the serving copy once (reused on later runs unless --rebuild), measures the in-process cost of
-one lookup, starts uvicorn (--workers processes) on a free loopback port, measures requests one at a
-time over HTTP (no concurrency: the CPU cost of a request, without queueing), then runs locust headless
-against GET /api/v1/score/{siren} (random scored SIRENs) and GET /api/v1/top-opportunities (random
-limit and segment), one endpoint at a time, and prints median, p99 and throughput. SIRENs whose exact
-reasons are stored and SIRENs explained on demand are measured apart. This file is also the locustfile
-(the user classes below).
+one lookup, starts uvicorn (--workers processes, uvloop + httptools, no access log) on a free loopback
+port, measures requests one at a time over HTTP (no concurrency: the CPU cost of a request, without
+queueing), then loads it with --users concurrent clients, one workload at a time, and prints median,
+p99 and throughput. The load tool is wrk (C, a small share of a core: `apt-get install wrk`) with a Lua
+script drawing request paths at random from a file, each client waiting 0 to --think-ms ms between
+requests (0: back to back); without wrk, locust (this file is also its locustfile) with the same think
+time. Workloads: GET /api/v1/score/{siren} over every scored SIREN (cold: ~99 % explained on demand, almost
+never asked twice), over the SIRENs whose exact reasons are stored, and a mix (80 % of requests on those,
+the popular companies, 20 % over every SIREN); then GET /api/v1/top-opportunities (random limit and segment).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import argparse
 import csv
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,9 +31,10 @@ import time
 from pathlib import Path
 
 import httpx
-from locust import FastHttpUser, between, tag, task
+from locust import FastHttpUser, task
 
-SIRENS_FILE_ENV = "OSE_BENCH_SIRENS_FILE"
+PATHS_FILE_ENV = "OSE_BENCH_PATHS_FILE"
+THINK_MS_ENV = "OSE_BENCH_THINK_MS"
 SEQUENTIAL_REQUESTS = 300
 REGION_CODES = ("11", "53", "84", "93")
 NAF_SECTIONS = ("C", "F", "G", "J", "M")
@@ -49,23 +55,35 @@ def top_params() -> dict:
     return {k: random.choice(v) if isinstance(v, tuple) else v for k, v in query.items()}
 
 
-class ApiUser(FastHttpUser):
-    """One client: a request, then a short think time (a CRM screen, not a tight loop)."""
+def top_path() -> str:
+    return str(httpx.URL("/api/v1/top-opportunities", params=top_params()))
 
-    wait_time = between(0.0, 0.1)
+
+# wrk: each request a random path of the file; `delay` is the think time before the next request.
+WRK_SCRIPT = f"""
+local paths = {{}}
+for line in io.lines(os.getenv("{PATHS_FILE_ENV}")) do paths[#paths + 1] = line end
+local think = tonumber(os.getenv("{THINK_MS_ENV}"))
+function setup(thread) thread:set("seed", math.random(1, 1e9)) end
+function init() math.randomseed(seed) end
+function request() return wrk.format("GET", paths[math.random(#paths)]) end
+if think > 0 then function delay() return math.random(0, think) end end
+"""
+
+
+class ApiUser(FastHttpUser):
+    """One locust client: a random path of the file, then the think time."""
+
+    def wait_time(self) -> float:
+        return random.uniform(0, int(os.environ[THINK_MS_ENV]) / 1000)
 
     def on_start(self) -> None:
-        self.sirens = Path(os.environ[SIRENS_FILE_ENV]).read_text().split()
+        self.paths = Path(os.environ[PATHS_FILE_ENV]).read_text().split()
 
-    @tag("score")
     @task
-    def score(self) -> None:
-        self.client.get(f"/api/v1/score/{random.choice(self.sirens)}", name="/api/v1/score/{siren}")
-
-    @tag("top")
-    @task
-    def top(self) -> None:
-        self.client.get("/api/v1/top-opportunities", params=top_params(), name="/api/v1/top-opportunities")
+    def get(self) -> None:
+        path = random.choice(self.paths)
+        self.client.get(path, name="/api/v1/score/{siren}" if "/score/" in path else path.split("?")[0])
 
 
 def _free_port() -> int:
@@ -108,15 +126,38 @@ def sequential_latency(url: str, paths: list[tuple[str, dict]]) -> dict[str, flo
     return summary(timings)
 
 
-def run_locust(url: str, tag_name: str, users: int, duration: int, sirens_file: Path, out: Path) -> dict:
-    prefix = out / f"{tag_name}_{sirens_file.stem}"
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, users: int, duration: int, think_ms: int, paths_file: Path, out: Path) -> dict:
+    script = out / "paths.lua"
+    script.write_text(WRK_SCRIPT)
+    command = ["wrk", "-t1", f"-c{users}", f"-d{duration}s", "--latency", "-s", str(script), url]
+    env = os.environ | {PATHS_FILE_ENV: str(paths_file), THINK_MS_ENV: str(think_ms)}
+    text = subprocess.run(command, check=True, env=env, capture_output=True, text=True).stdout
+    latency = {p: _ms(v, u) for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", text, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", text).group(1)),
+        "failures": int(errors.group(1) if errors else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+        "median_ms": round(latency["50"], 1),
+        "p99_ms": round(latency["99"], 1),
+        "req_per_s": round(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))),
+    }
+
+
+def run_locust(url: str, users: int, duration: int, think_ms: int, paths_file: Path, out: Path) -> dict:
+    prefix = out / paths_file.stem
     command = [
         sys.executable, "-m", "locust", "-f", __file__, "--headless", "--host", url, "-u", str(users),
-        "-r", str(users), "-t", f"{duration}s", "--tags", tag_name, "--csv", str(prefix), "--only-summary",
+        "-r", str(users), "-t", f"{duration}s", "--csv", str(prefix), "--only-summary",
         "--loglevel", "WARNING",
     ]  # fmt: skip
-    subprocess.run(command, check=True, env=os.environ | {SIRENS_FILE_ENV: str(sirens_file)},
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    env = os.environ | {PATHS_FILE_ENV: str(paths_file), THINK_MS_ENV: str(think_ms)}
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     with open(f"{prefix}_stats.csv", newline="") as handle:
         row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
     return {
@@ -124,7 +165,7 @@ def run_locust(url: str, tag_name: str, users: int, duration: int, sirens_file: 
         "failures": int(row["Failure Count"]),
         "median_ms": float(row["50%"]),
         "p99_ms": float(row["99%"]),
-        "req_per_s": float(row["Requests/s"]),
+        "req_per_s": round(float(row["Requests/s"])),
     }
 
 
@@ -138,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=int, default=30, help="seconds per endpoint")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--think-ms", type=int, default=100, help="each client waits 0 to this many ms")
+    parser.add_argument(
+        "--tool", choices=("wrk", "locust"), default="wrk" if shutil.which("wrk") else "locust"
+    )
     args = parser.parse_args(argv)
 
     import duckdb
@@ -150,25 +195,26 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         build_serving_copy(settings.serving_path, companies=args.companies, exact_top_n=10_000)
         print(f"built {args.companies:,}-company serving copy in {time.perf_counter() - start:.0f} s")
-    out = Path(args.data_dir) / "locust"
+    out = Path(args.data_dir) / "load"
     out.mkdir(parents=True, exist_ok=True)
-    # Two SIREN samples: any scored company (mostly explained on demand, the copy holding exact reasons for
-    # the top 10,000 only) and companies whose exact reasons are stored.
-    samples = {}
+    # Every scored SIREN (mostly explained on demand, the copy holding exact reasons for the top 10,000 only)
+    # and the SIRENs whose exact reasons are stored.
     with duckdb.connect(str(settings.serving_path), read_only=True) as con:
-        for name, condition in (("any", "true"), ("stored_exact", "explanation_method = 'exact'")):
-            scored = f"select siren from company_scores where {condition}"
-            query = f"select siren from ({scored}) using sample 20000"
-            samples[name] = [row[0] for row in con.execute(query).fetchall()]
-            (out / f"sirens_{name}.txt").write_text("\n".join(samples[name]))
-    for name, sirens in samples.items():
-        print(f"in-process score lookup ({name} SIREN): {in_process_latency(settings.serving_path, sirens)}")
+        every = [row[0] for row in con.execute("select siren from company_scores").fetchall()]
+        stored = [
+            row[0]
+            for row in con.execute(
+                "select siren from company_scores where explanation_method = 'exact'"
+            ).fetchall()
+        ]
+    for name, sirens in (("any SIREN", every), ("stored exact reasons", stored)):
+        print(f"in-process score lookup ({name}): {in_process_latency(settings.serving_path, sirens)}")
 
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ose_assets.api.server:app_from_environment", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-         "--log-level", "warning"],
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
         env=os.environ | {"OSE_DATA_DIR": str(settings.data_dir)},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -183,15 +229,14 @@ def main(argv: list[str] | None = None) -> None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the API did not start")
             time.sleep(0.5)
-        # Distinct SIRENs, none requested before: every on-demand one is a cache miss.
-        fresh = random.sample(samples["any"], 2 * SEQUENTIAL_REQUESTS)
+        # Distinct SIRENs, none requested before: every lookup is a cache miss.
+        fresh = random.sample(every, 2 * SEQUENTIAL_REQUESTS)
         sequential = {
             "GET /api/v1/score/{siren} (any SIREN, first lookup)": [
                 (f"/api/v1/score/{siren}", {}) for siren in fresh[:SEQUENTIAL_REQUESTS]
             ],
-            "GET /api/v1/score/{siren} (stored exact reasons)": [
-                (f"/api/v1/score/{siren}", {})
-                for siren in random.sample(samples["stored_exact"], SEQUENTIAL_REQUESTS)
+            "GET /api/v1/score/{siren} (stored exact reasons, first lookup)": [
+                (f"/api/v1/score/{siren}", {}) for siren in random.sample(stored, SEQUENTIAL_REQUESTS)
             ],
             "GET /api/v1/top-opportunities": [
                 ("/api/v1/top-opportunities", top_params()) for _ in range(SEQUENTIAL_REQUESTS)
@@ -200,14 +245,23 @@ def main(argv: list[str] | None = None) -> None:
         for endpoint, paths in sequential.items():
             print(f"{endpoint}: sequential, 1 client: {sequential_latency(url, paths)}")
         # The load starts on SIRENs the sequential pass did not touch.
-        (out / "sirens_any.txt").write_text("\n".join(set(samples["any"]) - set(fresh)))
-        for tag_name, sample, endpoint in (
-            ("score", "any", "GET /api/v1/score/{siren} (any SIREN)"),
-            ("score", "stored_exact", "GET /api/v1/score/{siren} (stored exact reasons)"),
-            ("top", "any", "GET /api/v1/top-opportunities"),
-        ):
-            figures = run_locust(url, tag_name, args.users, args.duration, out / f"sirens_{sample}.txt", out)
-            print(f"{endpoint}: {args.users} users, {args.workers} workers: {figures}")
+        untouched = sorted(set(every) - set(fresh))
+        workloads = {
+            "score, any SIREN (cold)": [f"/api/v1/score/{siren}" for siren in untouched],
+            "score, stored exact reasons": [f"/api/v1/score/{siren}" for siren in stored],
+            "score, mix (80 % stored exact, 20 % any)": [f"/api/v1/score/{siren}" for siren in 4 * stored]
+            + [f"/api/v1/score/{siren}" for siren in random.sample(untouched, len(stored))],
+            "top-opportunities": [top_path() for _ in range(1_000)],
+        }
+        run = run_wrk if args.tool == "wrk" else run_locust
+        for position, (name, paths) in enumerate(workloads.items()):
+            paths_file = out / f"paths_{position}.txt"
+            paths_file.write_text("\n".join(paths))
+            figures = run(url, args.users, args.duration, args.think_ms, paths_file, out)
+            print(
+                f"{name}: {args.tool}, {args.users} clients, think 0-{args.think_ms} ms, "
+                f"{args.workers} workers, load average {os.getloadavg()[0]:.1f}: {figures}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

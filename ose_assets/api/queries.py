@@ -11,7 +11,6 @@ import json
 import duckdb
 
 from ose_assets.api.serving import SCHEMA, ServingVersion, siren_filter
-from ose_assets.scoring.explain import REASON_SCHEMA
 
 # Recent runs of score_history returned with a company.
 HISTORY_RUNS = 12
@@ -38,7 +37,16 @@ COMPANY_COLUMNS = (
     "as_of_date",
     "scored_at",
 )
-REASON_COLUMNS = tuple(REASON_SCHEMA)
+# Columns of scoring.score_reasons the API returns, besides the reason in the requested language.
+REASON_COLUMNS = (
+    "siren",
+    "direction",
+    "reason_rank",
+    "feature",
+    "feature_value",
+    "contribution_points",
+    "evidence",
+)
 HISTORY_COLUMNS = ("siren", "as_of_date", "scored_at", "score", "band", "model_version")
 
 
@@ -82,10 +90,12 @@ def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang
     """
     stored_sirens = [s for s, row in company_rows.items() if row["explanation_method"] == "exact"]
     missing = [s for s, row in company_rows.items() if row["explanation_method"] != "exact"]
-    rows = _rows(cursor, REASON_COLUMNS, "score_reasons", stored_sirens) if stored_sirens else []
+    text = f"reason_{lang}"
+    # Only the requested language: every column read costs a fetch from its compressed segment.
+    columns = (*REASON_COLUMNS, text)
+    rows = _rows(cursor, columns, "score_reasons", stored_sirens) if stored_sirens else []
     if missing:
         rows += [row for explained in version.explainer.reasons(missing).values() for row in explained]
-    text = f"reason_{lang}"
     grouped: dict[str, dict] = {siren: {"positive": [], "negative": []} for siren in company_rows}
     for row in sorted(rows, key=lambda r: (r["siren"], r["direction"], r["reason_rank"])):
         direction = "positive" if row["direction"] == "up" else "negative"

@@ -22,7 +22,7 @@ def serve(
     travel to them through OSE_DATA_DIR."""
     settings = settings or OSESettings()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
         return
     os.environ["OSE_DATA_DIR"] = str(settings.data_dir)
     if settings.api_key is not None:
@@ -34,4 +34,5 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,
     )

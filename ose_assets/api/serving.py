@@ -34,6 +34,8 @@ SCHEMA = "serving"
 RANKINGS_CACHED = 1_024
 # Exact explanations kept per file version (per worker process; a few KB each).
 EXPLANATIONS_CACHED = 20_000
+# Serialised GET /score responses kept per file version and language (per worker process; ~2.5 KB each).
+RESPONSES_CACHED = 20_000
 
 
 class ServingUnavailable(RuntimeError):
@@ -46,6 +48,32 @@ def siren_filter(sirens: list[str]) -> tuple[str, list]:
     if len(sirens) == 1:
         return "siren = ?", [sirens[0]]
     return "siren = any(?::varchar[])", [sirens]
+
+
+class BoundedCache:
+    """Thread-safe least-recently-used mapping holding at most `size` entries.
+
+    A serving file never changes, so what is computed from it stays right for the life of its version:
+    only memory bounds what is kept.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def update(self, entries: dict) -> None:
+        with self._lock:
+            self._entries.update(entries)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 class ExactExplainer:
@@ -64,7 +92,7 @@ class ExactExplainer:
         self._lock = threading.Lock()
         self._pending: list[tuple[list[str], Future]] = []
         self._running = False
-        self._cache: OrderedDict[str, list[dict]] = OrderedDict()
+        self._cache = BoundedCache(EXPLANATIONS_CACHED)
         # Frames are built from fetchall() rows with the tables' Polars schemas: on a few rows of 60
         # columns, .pl() (through Arrow) costs several times the query itself.
         self._schemas = {
@@ -77,9 +105,9 @@ class ExactExplainer:
         with self._lock:
             known = {}
             for siren in sirens:
-                if siren in self._cache:
-                    self._cache.move_to_end(siren)
-                    known[siren] = self._cache[siren]
+                cached = self._cache.get(siren)
+                if cached is not None:
+                    known[siren] = cached
             missing = [siren for siren in sirens if siren not in known]
             if not missing:
                 return known
@@ -109,8 +137,6 @@ class ExactExplainer:
                 explained[row["siren"]].append(row)
             with self._lock:
                 self._cache.update(explained)
-                while len(self._cache) > EXPLANATIONS_CACHED:
-                    self._cache.popitem(last=False)
             for sirens, future in batch:
                 future.set_result({siren: explained[siren] for siren in sirens})
 
@@ -142,6 +168,8 @@ class ServingVersion:
     regions: tuple[str, ...]
     naf_sections: tuple[str, ...]
     rankings: dict = field(default_factory=dict)
+    # Serialised single-company responses by (siren, lang): the same companies are looked up again and again.
+    responses: BoundedCache = field(default_factory=lambda: BoundedCache(RESPONSES_CACHED))
 
     def cached_ranking(self, key: tuple, compute):
         """compute() once per key for this file (bounded: beyond RANKINGS_CACHED keys, compute each time)."""
