@@ -22,6 +22,7 @@ from ose_assets.ingestion.readers import FileFingerprint, fingerprint, stage_fil
 from ose_assets.ingestion.spec import RawSpec, ensure_raw_table
 from ose_assets.ingestion.sql import first_reason
 from ose_assets.settings import INBOX_SOURCES, model_config
+from ose_assets.warehouse import table_exists
 
 MANIFEST_TABLE = "raw.manifest"
 QUARANTINE_TABLE = "raw.quarantine_records"
@@ -230,16 +231,6 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
     )
 
 
-def _table_exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
-
-
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """Manifest rows whose counts do not add up, or disagree with the raw and quarantine tables."""
     ensure_tables(con)
@@ -247,7 +238,7 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         " union all ".join(
             f"select file_hash, count(*) as n from {t} group by file_hash"
             for t in RAW_TABLES
-            if _table_exists(con, t)
+            if table_exists(con, t)
         )
         or "select null::varchar as file_hash, 0 as n where false"
     )
