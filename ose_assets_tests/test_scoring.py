@@ -610,3 +610,24 @@ def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
         ).feature_names
         == model.feature_names
     )
+
+
+def test_features_stating_the_same_fact_make_one_reason():
+    from ose_assets.scoring.explain import merge_same_facts, reason_groups
+
+    names = [
+        "funding_signals_3m",
+        "funding_signals_12m",
+        "headcount_band_rank",
+        "headcount_midpoint",
+        "is_closed",
+    ]
+    groups = reason_groups(names)
+    assert groups[0] == groups[1] and groups[2] == groups[3]
+    assert len(set(groups.tolist())) == 3
+    contributions = np.array([[1.0, 2.5, -0.5, -1.0, 0.2]])
+    merged, lead = merge_same_facts(contributions, groups)
+    by_group = {int(g): (merged[0, g], names[lead[0, g]]) for g in set(groups.tolist())}
+    assert by_group[int(groups[0])] == (3.5, "funding_signals_12m")
+    assert by_group[int(groups[2])] == (-1.5, "headcount_midpoint")
+    assert merged.sum() == contributions.sum()  # additivity kept: reasons still sum to the score

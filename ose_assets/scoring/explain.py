@@ -5,6 +5,8 @@ explain() is the one code path for the scoring asset (in chunks) and for the API
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 
@@ -29,6 +31,38 @@ REASON_SCHEMA = {
     "evidence": pl.String,
     "is_exact": pl.Boolean,
 }
+
+
+# Features that state the same fact about a company (one event counted over several windows, a flag and
+# its count, a band and its midpoint) make one reason, not three: their contributions are added up and
+# the member that moves the score most speaks for them.
+SAME_FACT = {
+    "headcount_midpoint": "headcount_band_rank",
+    "red_flag_count": "has_red_flag",
+    "collective_procedure_count": "has_collective_procedure",
+    "naf_division": "naf_section",
+}
+WINDOW_SUFFIX = re.compile(r"_(3m|6m|12m)$")
+
+
+def reason_groups(feature_names: list[str]) -> np.ndarray:
+    """Group index of each feature column: features stating the same fact share one."""
+    keys = [WINDOW_SUFFIX.sub("", SAME_FACT.get(name, name)) for name in feature_names]
+    _, groups = np.unique(np.array(keys, dtype=object), return_inverse=True)
+    return groups
+
+
+def merge_same_facts(contributions: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: each group's summed contribution, and the column of its member with the largest |value|."""
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    merged = np.zeros((contributions.shape[0], n_groups))
+    lead = np.zeros((contributions.shape[0], n_groups), dtype=np.int64)
+    for group in range(n_groups):  # a few dozen groups, each over the whole matrix at once
+        members = np.flatnonzero(groups == group)
+        block = contributions[:, members]
+        merged[:, group] = block.sum(axis=1)
+        lead[:, group] = members[np.argmax(np.abs(block), axis=1)]
+    return merged, lead
 
 
 def top_factors(contributions: np.ndarray, top_k: int = TOP_REASONS):
@@ -81,7 +115,9 @@ def explain(
         return pl.DataFrame(schema=REASON_SCHEMA)
     x = model.matrix(features)
     contributions, _ = model.contributions(features, exact=exact, x=x)
-    rows, columns, is_up, rank, points = top_factors(contributions, top_k)
+    merged, lead = merge_same_facts(contributions, reason_groups(model.feature_names))
+    rows, group_columns, is_up, rank, points = top_factors(merged, top_k)
+    columns = lead[rows, group_columns]
     names = np.array(model.feature_names, dtype=object)[columns]
     values = x[rows, columns]
     reasons = pl.DataFrame(
