@@ -11,32 +11,11 @@ import json
 import duckdb
 
 from ose_assets.api.serving import SCHEMA, ServingVersion, siren_filter
+from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
 
 # Recent runs of score_history returned with a company.
 HISTORY_RUNS = 12
 
-COMPANY_COLUMNS = (
-    "siren",
-    "name",
-    "naf_code",
-    "naf_label",
-    "naf_section",
-    "region_code",
-    "region_name",
-    "score",
-    "band",
-    "rank",
-    "is_eligible",
-    "exclusion_reason",
-    "score_change",
-    "trend",
-    "explanation_method",
-    "last_positive_signal_date",
-    "model_version",
-    "model_kind",
-    "as_of_date",
-    "scored_at",
-)
 # Columns of scoring.score_reasons the API returns, besides the reason in the requested language.
 REASON_COLUMNS = (
     "siren",
@@ -63,7 +42,7 @@ def _rows(
 
 
 def companies(cursor, sirens: list[str]) -> dict[str, dict]:
-    return {row["siren"]: row for row in _rows(cursor, COMPANY_COLUMNS, "company_scores", sirens)}
+    return {row["siren"]: row for row in _rows(cursor, COMPANY_SCORE_COLUMNS, "company_scores", sirens)}
 
 
 def history(cursor, sirens: list[str]) -> dict[str, list[dict]]:
