@@ -31,8 +31,11 @@ class OSESettings(BaseSettings):
     data_dir: Path = REPO_ROOT / "data"
     reference_dir: Path = REPO_ROOT / "data" / "reference"
     api_key: str | None = None
-    # Exact TreeSHAP is computed for every ranked company and for this many top scores.
-    exact_explanations_top_n: int = 10_000
+    # Exact TreeSHAP for every company by default (the API then answers every lookup from a stored response).
+    # A number caps it to the ranked companies plus that many top scores, the rest approximate (explained
+    # exactly on request): for models far bigger than the default, where exact TreeSHAP of 1,000,000
+    # companies would take many minutes.
+    exact_explanations_top_n: int | None = None
 
     def model_post_init(self, __context: Any) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import threading
 import time
@@ -25,7 +26,9 @@ from schemathesis.checks import (
 )
 from stdnum import luhn
 
+from ose_assets.api import queries
 from ose_assets.api.app import create_app
+from ose_assets.api.schemas import ScoreResponse
 from ose_assets.api.serving import SCHEMA, BoundedCache, ServingStore
 from ose_assets.api.synthetic import build_serving_copy
 from ose_assets.model.served_model import ServedModel
@@ -142,6 +145,39 @@ def test_score_of_one_company(client, served):
     assert [r["rank"] for r in body["reasons"]["positive"]] == list(
         range(1, len(body["reasons"]["positive"]) + 1)
     )
+
+
+def test_stored_responses_are_the_payloads_assembled_from_the_serving_tables(client, served):
+    """serving.score_responses (JSON built by DuckDB at publish) says exactly what the general path
+    assembles from company_scores, score_reasons and score_history, for every company and language."""
+    settings, scores = served
+    version = ServingStore(settings.serving_path).current()
+    exact = scores.filter(pl.col("explanation_method") == "exact")["siren"].to_list()
+    assert version.has_stored_responses and len(exact) == 50
+    for lang in ("fr", "en"):
+        payloads, _ = queries.score_payloads(version, exact, lang)
+        assert len(payloads) == len(exact)
+        for payload in payloads:
+            stored = version.stored_response(payload["siren"], lang)
+            assembled = ScoreResponse.model_validate(payload).model_dump_json()
+            assert json.loads(stored) == json.loads(assembled)
+    approximate = scores.filter(pl.col("explanation_method") == "approximate")["siren"][0]
+    assert version.stored_response(approximate, "fr") is None  # explained on request instead
+    siren = exact[0]
+    assert client.get(f"/api/v1/score/{siren}", params={"lang": "en"}).content == version.stored_response(
+        siren, "en"
+    )
+
+
+def test_serving_copy_without_stored_responses_is_answered_by_the_general_path(tmp_path):
+    settings = OSESettings(data_dir=tmp_path)
+    scores = build_serving_copy(settings.serving_path, companies=30)
+    with duckdb.connect(str(settings.serving_path)) as con:
+        con.execute("drop table score_responses")  # a copy published before the table existed
+    siren = company(scores, explanation_method="exact")["siren"]
+    with live_server(settings) as url, httpx.Client(base_url=url) as http:
+        body = http.get(f"/api/v1/score/{siren}").json()
+    assert body["siren"] == siren and body["reasons"]["positive"]
 
 
 def test_approximate_explanation_is_replaced_by_the_exact_one(client, served):
@@ -479,7 +515,6 @@ def test_ose_api_command_serves_on_loopback(served):
 
 
 def test_score_responses_are_cached_per_siren_and_language_within_a_file_version(client, served, monkeypatch):
-    from ose_assets.api import queries
 
     calls = []
     payloads = queries.score_payloads

@@ -28,7 +28,7 @@ from ose_assets.scoring.ranking import (
 )
 from ose_assets.scoring.reasons import SIGNAL_TYPE_LABELS, TEMPLATES, render_reasons
 from ose_assets.scoring.scores import score_companies
-from ose_assets.settings import model_config
+from ose_assets.settings import OSESettings, model_config
 
 AS_OF = dt.date(2026, 6, 30)
 CATEGORIES = {
@@ -610,6 +610,24 @@ def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
         ).feature_names
         == model.feature_names
     )
+
+
+def test_every_company_is_explained_exactly_by_default(tmp_path):
+    features = make_features(300, seed=11)
+    con = write_warehouse(tmp_path / "w.duckdb", features)
+    model = xgb_model(features)
+    run = score_companies(con, model, exact_top_n=OSESettings().exact_explanations_top_n)
+    methods = con.execute(
+        "select explanation_method, count(*) from scoring.company_scores group by all"
+    ).fetchall()
+    assert methods == [("exact", 300)] and run.exact == 300
+    assert con.execute(
+        "select bool_and(is_exact), count(distinct siren) from scoring.score_reasons"
+    ).fetchone() == (
+        True,
+        300,
+    )
+    con.close()
 
 
 def test_features_stating_the_same_fact_make_one_reason():

@@ -36,6 +36,7 @@ SERVING_TABLES = {
     "company_features",
     "signal_evidence",
     "served_model",
+    "score_responses",
 }
 
 
@@ -85,6 +86,8 @@ def test_reader_holding_the_old_serving_file_keeps_a_consistent_view(tmp_path, w
     scoring_run(con, rules_model(version="1"))
     counts = publish_serving_copy(con, serving_path, rules_model().feature_names)
     assert set(counts) == SERVING_TABLES and counts["company_scores"] == 120 and counts["served_model"] == 1
+    exact = con.execute("select count(*) from scoring.company_scores where explanation_method = 'exact'")
+    assert counts["score_responses"] == exact.fetchone()[0] < 120  # the API's stored GET /score bodies
     reader = duckdb.connect(str(serving_path), read_only=True)
     before = serving_snapshot(reader)
     assert before[0] == "1" and before[1] == 120

@@ -2,16 +2,17 @@
 
     python -m ose_assets.api.bench --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
 
-Builds the serving copy once (reused on later runs unless --rebuild), measures the in-process cost of
-one lookup, starts uvicorn (--workers processes, uvloop + httptools, no access log) on a free loopback
-port, measures requests one at a time over HTTP (no concurrency: the CPU cost of a request, without
-queueing), then loads it with --users concurrent clients, one workload at a time, and prints median,
-p99 and throughput. The load tool is wrk (C, a small share of a core: `apt-get install wrk`) with a Lua
-script drawing request paths at random from a file, each client waiting 0 to --think-ms ms between
-requests (0: back to back); without wrk, locust (this file is also its locustfile) with the same think
-time. Workloads: GET /api/v1/score/{siren} over every scored SIREN (cold: ~99 % explained on demand, almost
-never asked twice), over the SIRENs whose exact reasons are stored, and a mix (80 % of requests on those,
-the popular companies, 20 % over every SIREN); then GET /api/v1/top-opportunities (random limit and segment).
+Builds the serving copy once (reused on later runs unless --rebuild), like the pipeline's publish: exact
+reasons and a stored response for every company by default, or for the top --exact-top-n only (the others
+are then explained on request). Measures the in-process cost of one lookup, starts uvicorn (--workers
+processes, uvloop + httptools, no access log) on a free loopback port, measures requests one at a time over
+HTTP (no concurrency: the CPU cost of a request, without queueing), then loads it with --users concurrent
+clients, one workload at a time, and prints median, p99 and throughput. The load tool is wrk (C, a small
+share of a core: `apt-get install wrk`) with a Lua script drawing request paths at random from a file, each
+client waiting 0 to --think-ms ms between requests (0: back to back); without wrk, locust (this file is also
+its locustfile) with the same think time. Workloads: GET /api/v1/score/{siren} over every scored SIREN
+(almost never asked twice: no cache helps), over the SIRENs explained on request when --exact-top-n caps the
+stored ones, then GET /api/v1/top-opportunities (random limit and segment).
 """
 
 from __future__ import annotations
@@ -101,18 +102,26 @@ def summary(timings: list[float]) -> dict[str, float]:
     }
 
 
-def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500) -> dict[str, float]:
-    """One score lookup without HTTP: SQL, exact SHAP when needed (never cached: distinct SIRENs), payload."""
+def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500) -> dict[str, dict]:
+    """One score lookup without HTTP, on distinct SIRENs (never cached): the stored response, and the
+    general path (three tables read, exact SHAP when not stored, payload assembled)."""
     from ose_assets.api.queries import score_payloads
     from ose_assets.api.serving import ServingStore
 
     version = ServingStore(serving_path).current()
-    timings = []
-    for siren in random.sample(sirens, rounds):
-        start = time.perf_counter()
-        score_payloads(version, [siren], "fr")
-        timings.append((time.perf_counter() - start) * 1000)
-    return summary(timings)
+    paths = {
+        "stored response": lambda siren: version.stored_response(siren, "fr"),
+        "assembled payload": lambda siren: score_payloads(version, [siren], "fr"),
+    }
+    figures = {}
+    for name, lookup in paths.items():
+        timings = []
+        for siren in random.sample(sirens, rounds):
+            start = time.perf_counter()
+            lookup(siren)
+            timings.append((time.perf_counter() - start) * 1000)
+        figures[name] = summary(timings)
+    return figures
 
 
 def sequential_latency(url: str, paths: list[tuple[str, dict]]) -> dict[str, float]:
@@ -176,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--companies", type=int, default=1_000_000)
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "ose_api_bench"))
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument(
+        "--exact-top-n",
+        type=int,
+        default=None,
+        help="store exact reasons for the top N only (default: every company, as the pipeline does)",
+    )
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=int, default=30, help="seconds per endpoint")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
@@ -193,22 +208,23 @@ def main(argv: list[str] | None = None) -> None:
     settings = OSESettings(data_dir=Path(args.data_dir))
     if args.rebuild or not settings.serving_path.exists():
         start = time.perf_counter()
-        build_serving_copy(settings.serving_path, companies=args.companies, exact_top_n=10_000)
+        build_serving_copy(settings.serving_path, companies=args.companies, exact_top_n=args.exact_top_n)
         print(f"built {args.companies:,}-company serving copy in {time.perf_counter() - start:.0f} s")
     out = Path(args.data_dir) / "load"
     out.mkdir(parents=True, exist_ok=True)
-    # Every scored SIREN (mostly explained on demand, the copy holding exact reasons for the top 10,000 only)
-    # and the SIRENs whose exact reasons are stored.
+    # Every scored SIREN, and those explained on request (approximate reasons stored, when capped).
     with duckdb.connect(str(settings.serving_path), read_only=True) as con:
         every = [row[0] for row in con.execute("select siren from company_scores").fetchall()]
-        stored = [
+        on_request = [
             row[0]
             for row in con.execute(
-                "select siren from company_scores where explanation_method = 'exact'"
+                "select siren from company_scores where explanation_method <> 'exact'"
             ).fetchall()
         ]
-    for name, sirens in (("any SIREN", every), ("stored exact reasons", stored)):
-        print(f"in-process score lookup ({name}): {in_process_latency(settings.serving_path, sirens)}")
+    print(f"{len(every):,} companies, {len(every) - len(on_request):,} with a stored response")
+    for name, sirens in (("any SIREN", every), ("explained on request", on_request)):
+        if sirens:
+            print(f"in-process score lookup ({name}): {in_process_latency(settings.serving_path, sirens)}")
 
     port = _free_port()
     server = subprocess.Popen(
@@ -230,31 +246,32 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("the API did not start")
             time.sleep(0.5)
         # Distinct SIRENs, none requested before: every lookup is a cache miss.
-        fresh = random.sample(every, 2 * SEQUENTIAL_REQUESTS)
+        fresh = random.sample(every, SEQUENTIAL_REQUESTS)
+        fresh_on_request = random.sample(on_request, min(SEQUENTIAL_REQUESTS, len(on_request)))
         sequential = {
-            "GET /api/v1/score/{siren} (any SIREN, first lookup)": [
-                (f"/api/v1/score/{siren}", {}) for siren in fresh[:SEQUENTIAL_REQUESTS]
-            ],
-            "GET /api/v1/score/{siren} (stored exact reasons, first lookup)": [
-                (f"/api/v1/score/{siren}", {}) for siren in random.sample(stored, SEQUENTIAL_REQUESTS)
-            ],
-            "GET /api/v1/top-opportunities": [
-                ("/api/v1/top-opportunities", top_params()) for _ in range(SEQUENTIAL_REQUESTS)
-            ],
+            "GET /api/v1/score/{siren} (any SIREN, first lookup)": fresh,
+            "GET /api/v1/score/{siren} (explained on request, first lookup)": fresh_on_request,
         }
+        sequential = {
+            name: [(f"/api/v1/score/{s}", {}) for s in sirens] for name, sirens in sequential.items()
+        }
+        sequential["GET /api/v1/top-opportunities"] = [
+            ("/api/v1/top-opportunities", top_params()) for _ in range(SEQUENTIAL_REQUESTS)
+        ]
         for endpoint, paths in sequential.items():
-            print(f"{endpoint}: sequential, 1 client: {sequential_latency(url, paths)}")
+            if paths:
+                print(f"{endpoint}: sequential, 1 client: {sequential_latency(url, paths)}")
         # The load starts on SIRENs the sequential pass did not touch.
-        untouched = sorted(set(every) - set(fresh))
+        touched = set(fresh) | set(fresh_on_request)
         workloads = {
-            "score, any SIREN (cold)": [f"/api/v1/score/{siren}" for siren in untouched],
-            "score, stored exact reasons": [f"/api/v1/score/{siren}" for siren in stored],
-            "score, mix (80 % stored exact, 20 % any)": [f"/api/v1/score/{siren}" for siren in 4 * stored]
-            + [f"/api/v1/score/{siren}" for siren in random.sample(untouched, len(stored))],
+            "score, any SIREN": [f"/api/v1/score/{s}" for s in every if s not in touched],
+            "score, explained on request": [f"/api/v1/score/{s}" for s in on_request if s not in touched],
             "top-opportunities": [top_path() for _ in range(1_000)],
         }
         run = run_wrk if args.tool == "wrk" else run_locust
         for position, (name, paths) in enumerate(workloads.items()):
+            if not paths:
+                continue
             paths_file = out / f"paths_{position}.txt"
             paths_file.write_text("\n".join(paths))
             figures = run(url, args.users, args.duration, args.think_ms, paths_file, out)

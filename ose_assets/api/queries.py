@@ -93,12 +93,12 @@ def reasons(version: ServingVersion, cursor, company_rows: dict[str, dict], lang
 
 def score_payloads(version: ServingVersion, sirens: list[str], lang: str) -> tuple[list[dict], list[str]]:
     """Full payloads of the scored SIRENs (request order) and the SIRENs that are not scored."""
-    with version.cursor() as cursor:
-        found = companies(cursor, sirens)
-        if not found:
-            return [], sirens
-        company_reasons = reasons(version, cursor, found, lang)
-        company_history = history(cursor, list(found))
+    cursor = version.cursor()
+    found = companies(cursor, sirens)
+    if not found:
+        return [], sirens
+    company_reasons = reasons(version, cursor, found, lang)
+    company_history = history(cursor, list(found))
     payloads = [
         found[siren] | {"reasons": company_reasons[siren], "history": company_history.get(siren, [])}
         for siren in sirens
@@ -126,40 +126,40 @@ def top_opportunities(
         if not (region or naf_section)
         else (f"region:{region}" if region else f"naf_section:{naf_section}")
     )
-    with version.cursor() as cursor:
-        sirens: list[str] = []
-        source = "top_opportunities"
-        if band is None and not (region and naf_section):
-            sirens = [
-                row[0]
-                for row in cursor.execute(
-                    f"select siren from {SCHEMA}.top_opportunities where segment = ? "
-                    "order by segment_rank limit ?",
-                    [segment, limit],
-                ).fetchall()
-            ]
-        if len(sirens) < limit:
-            # The precomputed segment is shorter than asked for: rank from company_scores.
-            source = "company_scores"
-            conditions, params = ["is_eligible", "rank is not null"], []
-            if not (region or naf_section or band):
-                # Ranks are global among eligible companies: the overall top is rank <= limit, no full sort.
-                conditions.append("rank <= ?")
-                params.append(limit)
-            for column, value in (("region_code", region), ("naf_section", naf_section), ("band", band)):
-                if value is not None:
-                    conditions.append(f"{column} = ?")
-                    params.append(value)
-            sirens = [
-                row[0]
-                for row in cursor.execute(
-                    f"select siren from {SCHEMA}.company_scores where {' and '.join(conditions)} "
-                    "order by rank limit ?",
-                    [*params, limit],
-                ).fetchall()
-            ]
-        found = companies(cursor, sirens) if sirens else {}
-        company_reasons = reasons(version, cursor, found, lang) if found else {}
+    cursor = version.cursor()
+    sirens: list[str] = []
+    source = "top_opportunities"
+    if band is None and not (region and naf_section):
+        sirens = [
+            row[0]
+            for row in cursor.execute(
+                f"select siren from {SCHEMA}.top_opportunities where segment = ? "
+                "order by segment_rank limit ?",
+                [segment, limit],
+            ).fetchall()
+        ]
+    if len(sirens) < limit:
+        # The precomputed segment is shorter than asked for: rank from company_scores.
+        source = "company_scores"
+        conditions, params = ["is_eligible", "rank is not null"], []
+        if not (region or naf_section or band):
+            # Ranks are global among eligible companies: the overall top is rank <= limit, no full sort.
+            conditions.append("rank <= ?")
+            params.append(limit)
+        for column, value in (("region_code", region), ("naf_section", naf_section), ("band", band)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        sirens = [
+            row[0]
+            for row in cursor.execute(
+                f"select siren from {SCHEMA}.company_scores where {' and '.join(conditions)} "
+                "order by rank limit ?",
+                [*params, limit],
+            ).fetchall()
+        ]
+    found = companies(cursor, sirens) if sirens else {}
+    company_reasons = reasons(version, cursor, found, lang) if found else {}
     if region and naf_section:
         segment = f"region:{region},naf_section:{naf_section}"
     if band:

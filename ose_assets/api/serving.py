@@ -17,15 +17,15 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from ose_assets.api.responses import TABLE as RESPONSES_TABLE
+from ose_assets.api.responses import response_column
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import TOP_REASONS, explain
 
@@ -34,7 +34,8 @@ SCHEMA = "serving"
 RANKINGS_CACHED = 1_024
 # Exact explanations kept per file version (per worker process; a few KB each).
 EXPLANATIONS_CACHED = 20_000
-# Serialised GET /score responses kept per file version and language (per worker process; ~2.5 KB each).
+# Serialised GET /score responses of companies explained on demand, kept per file version and language
+# (per worker process; ~2.5 KB each).
 RESPONSES_CACHED = 20_000
 
 
@@ -167,8 +168,11 @@ class ServingVersion:
     info: dict
     regions: tuple[str, ...]
     naf_sections: tuple[str, ...]
+    # Copies published before score_responses existed are answered by the general path.
+    has_stored_responses: bool
     rankings: dict = field(default_factory=dict)
-    # Serialised single-company responses by (siren, lang): the same companies are looked up again and again.
+    cursors: threading.local = field(default_factory=threading.local)
+    # Responses explained on demand by (siren, lang): the same companies are looked up again and again.
     responses: BoundedCache = field(default_factory=lambda: BoundedCache(RESPONSES_CACHED))
 
     def cached_ranking(self, key: tuple, compute):
@@ -180,13 +184,26 @@ class ServingVersion:
                 self.rankings[key] = value
         return value
 
-    @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = self.connection.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the version's connection: opening one costs more than a point lookup
+        (~0.5 ms), so each thread keeps its own for the life of the version."""
+        cursor = getattr(self.cursors, "cursor", None)
+        if cursor is None:
+            cursor = self.cursors.cursor = self.connection.cursor()
+        return cursor
+
+    def stored_response(self, siren: str, lang: str) -> bytes | None:
+        """The precomputed GET /score body of `siren` (exact reasons stored at publish), else None."""
+        if not self.has_stored_responses:
+            return None
+        row = (
+            self.cursor()
+            .execute(
+                f"select {response_column(lang)} from {SCHEMA}.{RESPONSES_TABLE} where siren = ?", [siren]
+            )
+            .fetchone()
+        )
+        return None if row is None else row[0].encode()
 
 
 def _stamp(path: Path) -> tuple[tuple[int, int, int, int], float]:
@@ -246,6 +263,10 @@ class ServingStore:
             f"list(distinct naf_section order by naf_section) filter (naf_section is not null) "
             f"from {SCHEMA}.company_scores"
         ).fetchone()
+        has_stored_responses = connection.execute(
+            "select count(*) > 0 from duckdb_tables() where database_name = ? and table_name = ?",
+            [SCHEMA, RESPONSES_TABLE],
+        ).fetchone()[0]
         explainer = ExactExplainer(connection, model)
         # Load the booster now rather than in the first request that needs an exact explanation.
         sample = connection.execute(f"select siren from {SCHEMA}.company_features limit 1").fetchone()
@@ -260,6 +281,7 @@ class ServingStore:
             info,
             tuple(segments[0] or ()),
             tuple(segments[1] or ()),
+            has_stored_responses,
         )
 
     def file_age_seconds(self, version: ServingVersion) -> float:

@@ -17,6 +17,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ose_assets.api.responses import TABLE as RESPONSES_TABLE
+from ose_assets.api.responses import score_responses_query
 from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
@@ -135,7 +137,7 @@ def build_serving_copy(
     model_kind: str = "xgboost",
     seed: int = 7,
     as_of: dt.date = dt.date(2026, 11, 23),
-    exact_top_n: int = 50,
+    exact_top_n: int | None = 50,
     score_offset: float = 0.0,
 ) -> pl.DataFrame:
     """Write a serving copy at `path` (atomically) and return its company_scores frame.
@@ -174,7 +176,12 @@ def build_serving_copy(
             last_positive_signal_date=pl.lit(as_of - dt.timedelta(days=10)),
         )
     )
-    exact = scores.get_column("rank").fill_null(exact_top_n + 1) <= exact_top_n
+    # Like scoring's exact_sirens: everyone when exact_top_n is None, else the top ranks.
+    exact = (
+        pl.Series([True] * scores.height)
+        if exact_top_n is None
+        else scores.get_column("rank").fill_null(exact_top_n + 1) <= exact_top_n
+    )
     scores = scores.with_columns(
         explanation_method=pl.when(pl.Series(exact)).then(pl.lit("exact")).otherwise(pl.lit("approximate"))
     )
@@ -259,6 +266,7 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
                    (select count(*) from company_scores) as scored_companies""",
             [model.version, model.kind, model.run_id, model.to_bytes(), as_of, scored_at],
         )
+        con.execute(f"create table {RESPONSES_TABLE} as {score_responses_query('main')}")
         index_serving_tables(con)
         con.execute("checkpoint")
     os.replace(temporary, path)

@@ -1,8 +1,9 @@
 """One scoring run: score every company of features.company_features with the champion, explain it,
 and write scoring.signal_evidence, company_scores, score_reasons and served_model.
 
-Prediction runs in one batch; exact TreeSHAP only for ranked companies and the top N by score;
-approximate contributions for the rest, in chunks so memory stays flat at 1,000,000 companies.
+Prediction runs in one batch; explanations in chunks so memory stays flat at 1,000,000 companies: exact
+TreeSHAP for every company, or (when capped) for ranked companies and the top N by score with approximate
+contributions for the rest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ose_assets.scoring.ranking import GATES, band_expr, exclusion_expr, order_f
 from ose_assets.warehouse import replace_table, replace_table_from_frame
 
 FEATURES_TABLE = "features.company_features"
-APPROXIMATE_CHUNK_ROWS = 200_000
+EXPLAIN_CHUNK_ROWS = 200_000
 
 COMPANY_SCORE_COLUMNS = [
     "siren",
@@ -112,8 +113,11 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
     return scores.join(ranks, on="siren", how="left")
 
 
-def exact_sirens(scores: pl.DataFrame, exact_top_n: int) -> pl.Series:
-    """Companies explained exactly: every ranked company and the top N by score."""
+def exact_sirens(scores: pl.DataFrame, exact_top_n: int | None) -> pl.Series:
+    """Companies explained exactly: all of them when exact_top_n is None, else every ranked company and
+    the top N by score."""
+    if exact_top_n is None:
+        return scores.get_column("siren")
     ranked = rank_segments(scores).get_column("siren")
     top = order_frame(scores).head(exact_top_n).get_column("siren")
     return pl.concat([ranked, top]).unique()
@@ -124,15 +128,18 @@ def explain_all(
 ) -> pl.DataFrame:
     is_exact = frame.get_column("siren").is_in(exact.implode())
     features = frame.select("siren", "as_of_date", *model.feature_names)
-    parts = [explain(model, features.filter(is_exact), evidence, exact=True)]
-    rest = features.filter(~is_exact)
-    for offset in range(0, rest.height, APPROXIMATE_CHUNK_ROWS):
-        parts.append(explain(model, rest.slice(offset, APPROXIMATE_CHUNK_ROWS), evidence, exact=False))
+    parts = [explain(model, features.head(0), evidence)]  # the schema, when there is nothing to explain
+    for rows, exact_method in ((features.filter(is_exact), True), (features.filter(~is_exact), False)):
+        for offset in range(0, rows.height, EXPLAIN_CHUNK_ROWS):
+            parts.append(explain(model, rows.slice(offset, EXPLAIN_CHUNK_ROWS), evidence, exact=exact_method))
     return pl.concat(parts)
 
 
 def score_companies(
-    con: duckdb.DuckDBPyConnection, model: ServedModel, exact_top_n: int, scored_at: dt.datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    model: ServedModel,
+    exact_top_n: int | None,
+    scored_at: dt.datetime | None = None,
 ) -> ScoringRun:
     """Write scoring.signal_evidence, company_scores, score_reasons and served_model for one run."""
     scored_at = scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)

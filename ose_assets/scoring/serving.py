@@ -20,6 +20,9 @@ from pathlib import Path
 
 import duckdb
 
+from ose_assets.api.responses import TABLE as RESPONSES_TABLE
+from ose_assets.api.responses import score_responses_query
+
 SERVING_HISTORY_RUNS = 12
 SERVING_ALIAS = "serving_new"
 # Per-company serving tables -> whether they hold one row per siren (unique index) or several.
@@ -29,6 +32,7 @@ SIREN_INDEXES = {
     "score_reasons": False,
     "score_history": False,
     "signal_evidence": False,
+    RESPONSES_TABLE: True,
 }
 
 
@@ -42,7 +46,8 @@ def index_serving_tables(con: duckdb.DuckDBPyConnection, database: str | None = 
 
 
 def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str]:
-    """Serving table -> query over the warehouse. Sorted by SIREN: point lookups read one row group."""
+    """Serving table -> query over the warehouse (or, for the last, over the tables before it), in creation
+    order. Sorted by SIREN: point lookups read one row group."""
     features = ", ".join(f'f."{name}"' for name in feature_names)
     return {
         "company_scores": "select * from scoring.company_scores order by siren",
@@ -58,6 +63,8 @@ def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str
         "signal_evidence": "select * from scoring.signal_evidence order by siren, event_date desc",
         "served_model": """select model_version, model_kind, run_id, model_bytes, as_of_date, scored_at,
             $published_at::timestamp as published_at, scored_companies from scoring.served_model""",
+        # The API's GET /score bodies, built last from the serving tables above (their history cut included).
+        RESPONSES_TABLE: score_responses_query(SERVING_ALIAS),
     }
 
 
@@ -81,8 +88,9 @@ def publish_serving_copy(
     try:
         for table, query in serving_tables(feature_names, history_runs).items():
             params = {"published_at": published_at} if "$published_at" in query else None
-            con.execute(f"create table {SERVING_ALIAS}.{table} as {query}", params)
-            counts[table] = con.execute(f"select count(*) from {SERVING_ALIAS}.{table}").fetchone()[0]
+            counts[table] = con.execute(
+                f"create table {SERVING_ALIAS}.{table} as {query}", params
+            ).fetchone()[0]
         index_serving_tables(con, SERVING_ALIAS)
         # Everything in the main file, no WAL left behind: the file is complete on its own.
         con.execute(f"checkpoint {SERVING_ALIAS}")
