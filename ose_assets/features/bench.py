@@ -1,11 +1,18 @@
-"""Benchmark: features.company_features against one bare DuckDB GROUP BY over the same signals.
+"""Benchmark: features.company_features against bare DuckDB GROUP BYs over the same signals.
 
     /usr/bin/time -v python -m ose_assets.features.bench --companies 1000000 --signals 20000000
 
 Generates synthetic normalized tables in a temporary DuckDB file (5 years of history, 10% of signals
-dated after the as-of date), then times, in one run each: the bare GROUP BY (recency and 3/6/12-month
-counts, written to a table), build_company_features and the UI profile. Prints wall and CPU seconds of
-each, the ratios to the bare GROUP BY and the peak resident memory of the process.
+dated after the as-of date; signals stored in ingestion's order: event_date, siren, signal_id), then
+times, in one run each, two bare GROUP BYs per company written to a table:
+
+- narrow: recency and 3/6/12-month counts (the issue's wording);
+- reference: recency, 3/6/12-month counts, distinct signal types and red-flag count, the query whose
+  time ../shared/REFERENCE.md section 7 gives (~4 s on 2 cores at 1,000,000 / 20,000,000);
+
+then build_company_features and the UI profile. Prints wall and CPU seconds of each, the ratios of the
+build to each bare GROUP BY, and the peak resident memory of the generation and, apart, of the timed
+queries (on Linux the peak is reset in between, which /usr/bin/time then reports too).
 """
 
 from __future__ import annotations
@@ -58,15 +65,23 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
         from range({companies}) t(i)
     """)
     # range() is a single-threaded source: materialise the row numbers first so that the expensive
-    # projections below run on every thread.
+    # projections below run on every thread. Signals are stored in the order ingestion writes them
+    # (ose_assets.ingestion.signals.SIGNALS_QUERY), which the feature build reads; only these narrow
+    # rows are sorted, and the wide table keeps their order.
     con.execute(
         "create or replace temp table signal_rows as "
-        f"select i, rnd(i, 3) % {len(types)} as t from range({signals}) t(i)"
+        f"select i, rnd(i, 3) % {len(types)} as t, "
+        f"lpad((rnd(i, 1) % {companies})::varchar, 9, '0') as siren, "
+        f"{as_of} + 180 - (rnd(i, 2) % 1980)::int as event_date from range({signals}) t(i)"
     )
+    con.execute(
+        "create or replace temp table signal_rows as "
+        "select * from signal_rows order by event_date, siren, 's' || i"
+    )
+    con.execute("set preserve_insertion_order = true")
     con.execute(f"""
         create or replace table normalized.signals as
-        select 's' || i as signal_id, lpad((rnd(i, 1) % {companies})::varchar, 9, '0') as siren,
-            {as_of} + 180 - (rnd(i, 2) % 1980)::int as event_date,
+        select 's' || i as signal_id, siren, event_date,
             {type_list}[1 + t::int] as signal_type,
             {family_list}[1 + t::int] as signal_family,
             {polarity_list}[1 + t::int]::tinyint as polarity,
@@ -76,6 +91,7 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
             'bench' as file_hash, {as_of}::timestamp as ingested_at
         from signal_rows
     """)
+    con.execute("set preserve_insertion_order = false")
     con.execute("drop table signal_rows")
     articles = signals // 10
     con.execute(f"""
@@ -97,22 +113,52 @@ def generate(con: duckdb.DuckDBPyConnection, companies: int, signals: int) -> No
     con.execute("reset preserve_insertion_order")  # the timed queries run with the defaults
 
 
-def bare_group_by(con: duckdb.DuckDBPyConnection) -> None:
+def _window_counts() -> str:
     as_of = f"date '{AS_OF.isoformat()}'"
-    counts = ", ".join(
+    return ", ".join(
         f"count(*) filter (where event_date > {as_of} - interval {m} month) as signals_{m}m"
         for m in (3, 6, 12)
     )
+
+
+def bare_group_by(con: duckdb.DuckDBPyConnection) -> None:
+    """Narrow: recency and 3/6/12-month counts per company."""
     con.execute(f"""
         create or replace table bench_bare_group_by as
-        select siren, max(event_date) as last_signal_date, {counts}
-        from normalized.signals where event_date <= {as_of} group by siren
+        select siren, max(event_date) as last_signal_date, {_window_counts()}
+        from normalized.signals where event_date <= date '{AS_OF.isoformat()}' group by siren
+    """)
+
+
+def reference_group_by(con: duckdb.DuckDBPyConnection) -> None:
+    """REFERENCE.md section 7: recency, 3/6/12-month counts, distinct types and red-flag count."""
+    red_flags = ", ".join(f"'{name}'" for name, spec in signal_types().items() if spec["red_flag"])
+    con.execute(f"""
+        create or replace table bench_reference_group_by as
+        select siren, max(event_date) as last_signal_date, {_window_counts()},
+            count(distinct signal_type) as distinct_signal_types,
+            count(*) filter (where signal_type in ({red_flags})) as red_flag_count
+        from normalized.signals where event_date <= date '{AS_OF.isoformat()}' group by siren
     """)
 
 
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _peak_memory_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _reset_peak_memory() -> bool:
+    """Restart the peak resident memory from the current one (Linux), so that the peak printed at the
+    end is the timed queries', not the data generation's (its sort takes more)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def timed(label: str, fn) -> tuple[float, float]:
@@ -139,17 +185,22 @@ def main() -> None:
             lambda: generate(con, args.companies, args.signals),
         )
         con.execute("checkpoint")
-        bare = timed("bare GROUP BY (recency + 3/6/12m counts)", lambda: bare_group_by(con))
+        print(f"peak memory, generation: {_peak_memory_mib():,.0f} MiB")
+        since = "timed queries" if _reset_peak_memory() else "whole run"
+        bare = timed("bare GROUP BY, narrow (recency + 3/6/12m counts)", lambda: bare_group_by(con))
+        reference = timed(
+            "bare GROUP BY, REFERENCE.md s7 (recency + 3/6/12m counts + distinct types + red flags)",
+            lambda: reference_group_by(con),
+        )
         build = timed("build_company_features", lambda: build_company_features(con, AS_OF))
         profile = timed("feature profile (UI metadata)", lambda: feature_profile(con))
         rows = con.execute("select count(*) from features.company_features").fetchone()[0]
         columns = len(con.execute("describe features.company_features").fetchall())
         print(f"rows: {rows:,}, columns: {columns}")
-        print(f"ratio build / bare: {build[0] / bare[0]:.2f} (cpu {build[1] / bare[1]:.2f})")
-        print(f"ratio profile / bare: {profile[0] / bare[0]:.2f} (cpu {profile[1] / bare[1]:.2f})")
-        print(f"ratio (build + profile) / bare: {(build[0] + profile[0]) / bare[0]:.2f}")
-        # ru_maxrss is in KiB on Linux.
-        print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+        for label, (wall, cpu) in (("narrow", bare), ("REFERENCE s7", reference)):
+            print(f"ratio build / bare {label}: {build[0] / wall:.2f} (cpu {build[1] / cpu:.2f})")
+            print(f"ratio (build + profile) / bare {label}: {(build[0] + profile[0]) / wall:.2f}")
+        print(f"peak memory, {since}: {_peak_memory_mib():,.0f} MiB")
         con.close()
 
 
