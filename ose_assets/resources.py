@@ -54,10 +54,10 @@ def build_resources(settings: OSESettings | None = None) -> dict[str, object]:
     """Resources for one data root; tests pass a temporary one."""
     settings = settings or OSESettings()
     settings.ensure_dirs()
-    database = str(settings.warehouse_path)
+    database, config = str(settings.warehouse_path), settings.duckdb_config()
     return {
-        "warehouse": DuckDBResource(database=database),
-        "io_manager": OSEDuckDBIOManager(database=database),
+        "warehouse": DuckDBResource(database=database, connection_config=config),
+        "io_manager": OSEDuckDBIOManager(database=database, connection_config=config),
         "data_root": DataRootResource(data_dir=str(settings.data_dir)),
         "mlflow": MLflowResource(
             tracking_uri=settings.mlflow_tracking_uri, artifact_uri=settings.mlflow_artifact_uri

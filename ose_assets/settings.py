@@ -36,6 +36,15 @@ class OSESettings(BaseSettings):
     # exactly on request): for models far bigger than the default, where exact TreeSHAP of 1,000,000
     # companies would take many minutes.
     exact_explanations_top_n: int | None = None
+    # The warehouse's DuckDB memory limit (e.g. "8GB"; DuckDB's default is 80 % of RAM: beyond it, large
+    # joins and sorts spill to <warehouse>.tmp) and threads (default: every core).
+    duckdb_memory_limit: str | None = None
+    duckdb_threads: int | None = None
+
+    def duckdb_config(self) -> dict[str, object]:
+        """DuckDB connection settings of the warehouse, only those that are set."""
+        config = {"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads}
+        return {name: value for name, value in config.items() if value is not None}
 
     def model_post_init(self, __context: Any) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()

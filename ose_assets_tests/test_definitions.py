@@ -3,6 +3,8 @@
 import dagster as dg
 
 from ose_assets.definitions import defs
+from ose_assets.resources import build_resources
+from ose_assets.settings import OSESettings
 
 EXPECTED_TABLES = [
     "raw/manifest",
@@ -66,3 +68,14 @@ def test_schedule_and_sensor_default_running():
         assert target.default_status == dg.DefaultScheduleStatus.RUNNING or (
             target.default_status == dg.DefaultSensorStatus.RUNNING
         )
+
+
+def test_duckdb_limits_come_from_ose_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("OSE_DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("OSE_DUCKDB_THREADS", "1")
+    resources = build_resources(OSESettings(data_dir=tmp_path))
+    with resources["warehouse"].get_connection() as con:
+        limit, threads = con.execute(
+            "select current_setting('memory_limit'), current_setting('threads')"
+        ).fetchone()
+    assert (limit, threads) == ("953.6 MiB", 1)  # DuckDB reports 1GB (10^9 bytes) in MiB
