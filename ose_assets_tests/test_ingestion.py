@@ -485,3 +485,46 @@ def test_siren_digits_strips_spaces():
     assert (
         duckdb.sql(f"select {siren_digits(chr(39) + '853 479 236' + chr(39))}").fetchone()[0] == "853479236"
     )
+
+
+def test_sirene_parquet_stock_gives_the_same_companies_as_the_csv(tmp_path):
+    """INSEE also publishes the stocks as Parquet, with typed columns (dates, timestamps, booleans)."""
+    unite_legale = (
+        UL_HEADER + "\n"
+        f"{S1},O,2010-01-01,11,2025-01-01T10:00:00,PME,2010-01-01,A,ALPHA,5710,62.01Z,NAFRev2,00012,x\n"
+        f"{S2},O,1999-05-20,,2024-06-01T08:30:00,ETI,2019-01-01,C,BETA,5499,70.22Z,NAFRev2,00020,y\n"
+    )
+    etablissement = (
+        "siren,nic,siret,etablissementSiege,codePostalEtablissement,codeCommuneEtablissement,"
+        "etatAdministratifEtablissement\n"
+        f"{S1},00012,{S1}00012,true,69001,69381,A\n{S2},00020,{S2}00020,true,75001,75101,F\n"
+    )
+    typed = {
+        "StockUniteLegale_utf8": "dateCreationUniteLegale::date as dateCreationUniteLegale, "
+        "dateDebut::date as dateDebut, "
+        "dateDernierTraitementUniteLegale::timestamp as dateDernierTraitementUniteLegale",
+        "StockEtablissement_utf8": "etablissementSiege::boolean as etablissementSiege",
+    }
+    built = {}
+    for file_format in ("csv", "parquet"):
+        root = tmp_path / file_format
+        (root / "inbox" / "companies").mkdir(parents=True)
+        con = duckdb.connect(str(root / "warehouse.duckdb"))
+        for stem, content in (
+            ("StockUniteLegale_utf8", unite_legale),
+            ("StockEtablissement_utf8", etablissement),
+        ):
+            csv_path = write(root / "inbox", "companies", f"{stem}.csv", content)
+            if file_format == "parquet":
+                con.execute(
+                    f"copy (select * replace ({typed[stem]}) from read_csv('{csv_path}', all_varchar = 1)) "
+                    f"to '{csv_path.with_suffix('.parquet')}' (format parquet)"
+                )
+                csv_path.unlink()
+        land(con, root / "inbox")
+        companies.build_companies(con, OSESettings(data_dir=root).reference_dir)
+        encodings = con.execute(f"select distinct encoding from {landing.MANIFEST_TABLE}").fetchall()
+        assert encodings == [("utf-8" if file_format == "csv" else "binary",)]  # Parquet is never decoded
+        built[file_format] = con.execute("select * from normalized.companies order by siren").fetchall()
+        con.close()
+    assert len(built["csv"]) == 2 and built["parquet"] == built["csv"]

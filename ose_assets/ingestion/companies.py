@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ose_assets.ingestion.readers import FileFingerprint, csv_header
+from ose_assets.ingestion.readers import FileFingerprint, csv_header, parquet_columns
 from ose_assets.ingestion.reference import load_reference_tables
 from ose_assets.ingestion.spec import Check, RawSpec, date_checks, ensure_raw_table, siren_checks
 from ose_assets.ingestion.sql import clean_text, parse_date, siren_digits
@@ -171,9 +171,7 @@ def raw_spec(fp: FileFingerprint) -> RawSpec | None:
     if fp.file_format == "csv":
         columns = csv_header(fp.path, fp.encoding)[1]
     else:
-        columns = [
-            row[0] for row in duckdb.sql(f"describe select * from read_parquet('{fp.path}')").fetchall()
-        ]
+        columns = parquet_columns(fp.path)
     names = {column.strip().lower() for column in columns}
     if {"siren", "siret", "etablissementsiege"} <= names:
         return ETABLISSEMENT_SPEC

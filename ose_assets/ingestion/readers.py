@@ -46,7 +46,7 @@ class FileFingerprint:
     size_bytes: int
     modified_at: dt.datetime
     file_hash: str
-    encoding: str  # 'utf-8' or 'cp1252'
+    encoding: str  # 'utf-8' or 'cp1252' for text; 'binary' for Parquet
     has_bom: bool
     file_format: str  # 'csv', 'jsonl', 'json' or 'parquet'
 
@@ -74,14 +74,15 @@ def fingerprint(path: Path) -> FileFingerprint:
             is_utf8 = False
     stat = path.stat()
     encoding = "utf-8" if is_utf8 else "cp1252"
+    file_format = detect_format(path, head, encoding)
     return FileFingerprint(
         path=path,
         size_bytes=stat.st_size,
         modified_at=dt.datetime.fromtimestamp(stat.st_mtime),
         file_hash=digest.hexdigest(),
-        encoding=encoding,
+        encoding="binary" if file_format == "parquet" else encoding,
         has_bom=head.startswith(BOM),
-        file_format=detect_format(path, head, encoding),
+        file_format=file_format,
     )
 
 
@@ -104,8 +105,9 @@ def detect_format(path: Path, head: bytes, encoding: str) -> str:
 
 @contextlib.contextmanager
 def utf8_path(fp: FileFingerprint) -> Iterator[Path]:
-    """The file itself when UTF-8, else a temporary UTF-8 copy decoded from cp1252 chunk by chunk."""
-    if fp.encoding == "utf-8":
+    """The file itself unless it is cp1252 text, else a temporary UTF-8 copy decoded chunk by chunk
+    (Parquet is binary: decoding it as text would corrupt it)."""
+    if fp.encoding != "cp1252":
         yield fp.path
         return
     with tempfile.TemporaryDirectory(prefix="ose_transcode_") as tmp:
@@ -214,11 +216,15 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
     con.execute("drop table stage_rows")
 
 
+def parquet_columns(path: Path) -> list[str]:
+    """Column names of a Parquet file. The path is a literal, not a bound parameter: DuckDB cannot
+    prepare DESCRIBE with one ("don't know what type")."""
+    query = f"describe select * from read_parquet({quote_literal(str(path))})"
+    return [row[0] for row in duckdb.sql(query).fetchall()]
+
+
 def _stage_parquet(con, path: Path, fields: FieldMap) -> None:
-    columns = [
-        row[0] for row in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
-    ]
-    mapping = _field_columns(columns, fields, {})
+    mapping = _field_columns(parquet_columns(path), fields, {})
     con.execute(
         f"""create or replace temp table stage_records as
         select file_row_number + 1 as record_number, cast(null as varchar) as raw_record,
