@@ -73,7 +73,9 @@ def score_responses_query(database: str) -> str:
     return f"""
 with reasons as (
     select siren, {", ".join(reason_lists)}
-    from {database}.score_reasons group by siren
+    from {database}.score_reasons
+    where is_exact  -- only exactly explained companies get a stored body
+    group by siren
 ),
 history as (
     select siren, list_reverse_sort(list({history_point})) as history
