@@ -29,8 +29,8 @@ from stdnum import luhn
 from ose_assets.api import queries
 from ose_assets.api.app import create_app
 from ose_assets.api.schemas import ScoreResponse
-from ose_assets.api.serving import SCHEMA, BoundedCache, ServingStore
-from ose_assets.api.synthetic import build_serving_copy
+from ose_assets.api.reader import SCHEMA, BoundedCache, ServingStore
+from ose_assets.benchmarks.synthetic_serving import build_serving_copy
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.settings import OSESettings

@@ -17,7 +17,7 @@ from ose_assets.scoring import assets as scoring_assets
 from ose_assets.scoring.history import append_history
 from ose_assets.scoring.ranking import build_top_opportunities
 from ose_assets.scoring.scores import score_companies
-from ose_assets.scoring.serving import SIREN_INDEXES, publish_serving_copy
+from ose_assets.scoring.publish import SIREN_INDEXES, publish_serving_copy
 from ose_assets.settings import OSESettings
 from ose_assets_tests.test_scoring import (
     AS_OF,

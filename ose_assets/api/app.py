@@ -23,7 +23,7 @@ from ose_assets.api.schemas import (
     ScoreResponse,
     TopResponse,
 )
-from ose_assets.api.serving import ServingStore, ServingUnavailable, ServingVersion
+from ose_assets.api.reader import ServingStore, ServingUnavailable, ServingVersion
 from ose_assets.settings import OSESettings, model_config
 
 API_PREFIX = "/api/v1"

@@ -10,7 +10,7 @@ import json
 
 import duckdb
 
-from ose_assets.api.serving import SCHEMA, ServingVersion, siren_filter
+from ose_assets.api.reader import SCHEMA, ServingVersion, siren_filter
 from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
 
 # Recent runs of score_history returned with a company.

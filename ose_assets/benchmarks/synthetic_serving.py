@@ -17,14 +17,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ose_assets.api.responses import TABLE as RESPONSES_TABLE
-from ose_assets.api.responses import score_responses_query
+from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
+from ose_assets.scoring.responses import score_responses_query
 from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.ranking import band_expr
 from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
-from ose_assets.scoring.serving import index_serving_tables
+from ose_assets.scoring.publish import index_serving_tables
 from ose_assets.settings import model_config
 
 REGIONS = {
@@ -233,7 +233,7 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
         con.register("reasons_frame", reasons_arrow)
         con.register("evidence_frame", evidence_arrow)
         con.register("features_frame", features_arrow)
-        # The publish's physical design (ose_assets.scoring.serving): rows sorted by siren, ART on siren.
+        # The publish's physical design (ose_assets.scoring.publish): rows sorted by siren, ART on siren.
         con.execute("create table company_scores as select * from company_scores_frame order by siren")
         con.execute("create table score_reasons as select * from reasons_frame order by siren")
         con.execute("create table company_features as select * from features_frame order by siren")

@@ -1,5 +1,6 @@
-"""serving.score_responses: the body of GET /api/v1/score/{siren}, per language, for every company whose
-exact reasons are stored, built set-wise when the serving copy is published.
+"""The score document (the body of GET /api/v1/score/{siren}: models below) and serving.score_responses,
+that body per language for every company whose exact reasons are stored, built set-wise when the serving
+copy is published. It lives with the publish, its only writer; the API reads and documents it.
 
 A lookup is then one index probe on one column (~0.3 ms) instead of three table reads and a payload
 assembled in Python. The JSON is built by DuckDB from the fields of the response models, in their order,
@@ -9,9 +10,76 @@ assembles from the other serving tables.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import datetime as dt
+from typing import Annotated
 
-from ose_assets.api.schemas import HistoryPoint, Reason, ScoreResponse
+from pydantic import AfterValidator, BaseModel, Field
+
+# The serving copy's TIMESTAMP columns hold UTC without a zone; RFC 3339 (OpenAPI date-time) wants one.
+UtcDatetime = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.UTC))]
+
+
+class Evidence(BaseModel):
+    kind: str = Field(description="'signal', 'bodacc' or 'article'")
+    id: str | None = Field(
+        description="source reference: BODACC announcement id, feed reference or article id"
+    )
+    url: str | None
+    date: str | None = Field(description="event or publication date, YYYY-MM-DD")
+    type: str | None = Field(description="signal_type (or the article's event type)")
+
+
+class Reason(BaseModel):
+    rank: int = Field(description="1 = strongest reason in its direction")
+    feature: str
+    feature_value: str | None
+    contribution_points: float = Field(description="contribution to the score, in score points")
+    text: str = Field(description="the reason in the requested language")
+    evidence: list[Evidence]
+
+
+class Reasons(BaseModel):
+    positive: list[Reason] = Field(description="what raises the score, strongest first")
+    negative: list[Reason] = Field(description="what lowers the score, strongest first")
+
+
+class HistoryPoint(BaseModel):
+    as_of_date: dt.date
+    scored_at: UtcDatetime
+    score: float
+    band: str
+    model_version: str
+
+
+class CompanyScore(BaseModel):
+    siren: str
+    name: str | None
+    naf_code: str | None
+    naf_label: str | None
+    naf_section: str | None
+    region_code: str | None
+    region_name: str | None
+    score: float = Field(description="calibrated probability of an opportunity within the horizon, x 100")
+    band: str
+    rank: int | None = Field(description="rank among eligible companies (1 = best); null when excluded")
+    is_eligible: bool
+    exclusion_reason: str | None
+    score_change: float | None = Field(description="change since the previous scoring run, in points")
+    trend: str | None = Field(description="'improving', 'steady' or 'declining'")
+    explanation_method: str = Field(
+        description="how the scoring run explained it; the API's reasons are exact"
+    )
+    last_positive_signal_date: dt.date | None
+    model_version: str
+    model_kind: str
+    as_of_date: dt.date
+    scored_at: UtcDatetime
+    reasons: Reasons
+
+
+class ScoreResponse(CompanyScore):
+    history: list[HistoryPoint] = Field(description="recent scoring runs, newest first")
+
 
 TABLE = "score_responses"
 LANGUAGES = ("fr", "en")

@@ -1,6 +1,6 @@
 """Scoring benchmark: prediction, exact TreeSHAP and approximate contributions at 200k and 1M companies.
 
-    python -m ose_assets.scoring.bench [--sizes 200000 1000000] [--trees 200] [--depth 6] [--exact-top-n N]
+    python -m ose_assets.benchmarks.scoring [--sizes 200000 1000000] [--trees 200] [--depth 6] [--exact-top-n N]
 
 Synthetic companies over the catalog's model features, an XGBoost model of realistic size, and a
 full scoring run (score_companies: load, predict, exact TreeSHAP, approximate contributions in chunks
@@ -170,14 +170,14 @@ def run(n: int, trees: int, depth: int, signals_per_company: int, top_n: int | N
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--depth", type=int, default=6)
     parser.add_argument("--signals-per-company", type=int, default=5)
     parser.add_argument("--exact-top-n", type=int, default=10_000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"model: {args.trees} trees, depth {args.depth}, {len(model_feature_names())} features")
     for n in args.sizes:
         figures = run(n, args.trees, args.depth, args.signals_per_company, args.exact_top_n)

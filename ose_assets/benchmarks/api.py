@@ -1,6 +1,6 @@
 """Load benchmark of the API over a 1,000,000-company synthetic serving copy (not collected by pytest).
 
-    python -m ose_assets.api.bench --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
+    python -m ose_assets.benchmarks.api --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
 
 Builds the serving copy once (reused on later runs unless --rebuild), like the pipeline's publish: exact
 reasons and a stored response for every company by default, or for the top --exact-top-n only (the others
@@ -106,7 +106,7 @@ def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500)
     """One score lookup without HTTP, on distinct SIRENs (never cached): the stored response, and the
     general path (three tables read, exact SHAP when not stored, payload assembled)."""
     from ose_assets.api.queries import score_payloads
-    from ose_assets.api.serving import ServingStore
+    from ose_assets.api.reader import ServingStore
 
     version = ServingStore(serving_path).current()
     paths = {
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import duckdb
 
-    from ose_assets.api.synthetic import build_serving_copy
+    from ose_assets.benchmarks.synthetic_serving import build_serving_copy
     from ose_assets.settings import OSESettings
 
     settings = OSESettings(data_dir=Path(args.data_dir))

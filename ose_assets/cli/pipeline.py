@@ -1,34 +1,19 @@
-"""`ose`: generate demo data, run the pipeline, open the UIs, serve the API, explain a scoring run."""
+"""`ose generate`, `ose run`, `ose demo`: demo data and the full refresh over the inbox."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import subprocess
 import sys
-from pathlib import Path
 
+from ose_assets.cli.common import settings_for
 from ose_assets.settings import OSESettings, today_paris
-
-
-def _settings(args: argparse.Namespace) -> OSESettings:
-    """Settings for the chosen data root; exported so Dagster code loaded later sees the same root."""
-    if getattr(args, "data_dir", None):
-        os.environ["OSE_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    settings = OSESettings()
-    settings.ensure_dirs()
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    from ose_assets.automation.instance import prepare_dagster_home
-
-    prepare_dagster_home(settings)
-    return settings
 
 
 def generate(args: argparse.Namespace) -> None:
     from ose_assets.demo.generate import generate_demo_data
 
-    settings = _settings(args)
+    settings = settings_for(args)
     counts = generate_demo_data(settings.data_dir, companies=args.companies, seed=args.seed, progress=print)
     for name, count in counts.items():
         print(f"  {name}: {count:,}")
@@ -37,13 +22,13 @@ def generate(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> bool:
     """Materialize every asset (the full refresh job) in the persistent Dagster instance."""
-    settings = _settings(args)
+    settings = settings_for(args)
     import dagster as dg
 
     from ose_assets.definitions import defs
     from ose_assets.warehouse import AS_OF_TAG
 
-    as_of = args.as_of or today_paris().isoformat()
+    as_of = getattr(args, "as_of", None) or today_paris().isoformat()
     dt.date.fromisoformat(as_of)  # a clear error for a malformed date, before any work
     print(f"OSE run as of {as_of} over {settings.inbox_dir}")
     with dg.DagsterInstance.get() as instance:
@@ -61,9 +46,10 @@ def run(args: argparse.Namespace) -> bool:
 
 
 def demo(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+    settings = settings_for(args)
     if not any(path.is_file() for path in settings.inbox_dir.rglob("*")):
         generate(args)
+    args.as_of = None
     if not run(args):
         sys.exit(1)
     print_top_opportunities(settings)
@@ -96,70 +82,14 @@ def print_top_opportunities(settings: OSESettings) -> None:
         print(top)
 
 
-def ui(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    # The dagster executable installed beside this interpreter, whether or not the venv is activated.
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    command = [dagster, "dev", "-m", "ose_assets.definitions", "-h", args.host, "-p", str(args.port)]
-    print(f"DAGSTER_HOME={settings.dagster_home}\n$ {' '.join(command)}")
-    sys.exit(subprocess.call(command))
-
-
-def api(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    from ose_assets.api.server import serve
-
-    serve(host=args.host, port=args.port, settings=settings, workers=args.workers)
-
-
-def explain_run(args: argparse.Namespace) -> None:
-    settings = _settings(args)
-    from ose_assets.monitoring.lineage import explain_run as explain
-
-    print(explain(settings, dt.date.fromisoformat(args.as_of) if args.as_of else None))
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="ose", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--data-dir", help="data root (default: $OSE_DATA_DIR or ./data)")
-        sub.set_defaults(handler=handler)
-        return sub
-
+def register(add_command) -> None:
     for name, handler, help_text in (
         ("generate", generate, "write a realistic demo dataset into the inbox"),
         ("demo", demo, "generate (if the inbox is empty), run everything, print the top 10"),
     ):
-        sub = command(name, handler, help_text)
+        sub = add_command(name, handler, help_text)
         sub.add_argument("--companies", type=int, default=20_000)
         sub.add_argument("--seed", type=int, default=42)
-    command("run", run, "materialize every asset over the inbox").add_argument(
+    add_command("run", run, "materialize every asset over the inbox").add_argument(
         "--as-of", help="score as of this date (YYYY-MM-DD; default today)"
     )
-    for name, handler, help_text, port in (
-        ("ui", ui, "start the Dagster UI and daemon on this project's instance", 3000),
-        ("api", api, "serve the REST API over the serving copy", 8000),
-    ):
-        sub = command(name, handler, help_text)
-        sub.add_argument("--host", default="127.0.0.1")
-        sub.add_argument("--port", type=int, default=port)
-        if name == "api":
-            # One process per core: a worker answers a lookup on one core (≈1,000 req/s each).
-            sub.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    command("explain-run", explain_run, "print the lineage of a scoring run").add_argument(
-        "--as-of", help="the scoring run of this as-of date (default: the latest)"
-    )
-
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        args.as_of = None
-    outcome = args.handler(args)
-    if args.command == "run" and not outcome:
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

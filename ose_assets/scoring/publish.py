@@ -20,8 +20,8 @@ from pathlib import Path
 
 import duckdb
 
-from ose_assets.api.responses import TABLE as RESPONSES_TABLE
-from ose_assets.api.responses import score_responses_query
+from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
+from ose_assets.scoring.responses import score_responses_query
 
 SERVING_HISTORY_RUNS = 12
 SERVING_ALIAS = "serving_new"

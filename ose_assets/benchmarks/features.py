@@ -1,6 +1,6 @@
 """Benchmark: features.company_features against bare DuckDB GROUP BYs over the same signals.
 
-    /usr/bin/time -v python -m ose_assets.features.bench --companies 1000000 --signals 20000000
+    /usr/bin/time -v python -m ose_assets.benchmarks.features --companies 1000000 --signals 20000000
 
 Generates synthetic normalized tables in a temporary DuckDB file (5 years of history, 10% of signals
 dated after the as-of date; signals stored in ingestion's order: event_date, siren, signal_id), then
@@ -170,14 +170,14 @@ def timed(label: str, fn) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--companies", type=int, default=1_000_000)
     parser.add_argument("--signals", type=int, default=20_000_000)
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ose_bench_") as tmp:
         con = duckdb.connect(str(Path(tmp) / "bench.duckdb"), config={"threads": args.threads})
         timed(

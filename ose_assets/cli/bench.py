@@ -1,0 +1,22 @@
+"""`ose bench NAME [options]`: the benchmarks of ose_assets.benchmarks (they print figures)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHMARKS = {
+    "features": "the feature build on synthetic signals",
+    "scoring": "scoring and exact explanations on a synthetic feature table",
+    "api": "the REST API under load (needs wrk)",
+}
+
+
+def bench(args: argparse.Namespace) -> None:
+    importlib.import_module(f"ose_assets.benchmarks.{args.name}").main(args.options)
+
+
+def register(add_command) -> None:
+    sub = add_command("bench", bench, "run a benchmark: " + "; ".join(f"{k}: {v}" for k, v in BENCHMARKS.items()))
+    sub.add_argument("name", choices=sorted(BENCHMARKS))
+    sub.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options (NAME --help)")
