@@ -1,5 +1,6 @@
 """The OSE REST API: scores, reasons and rankings read from the serving copy (docs/api_spec.md)."""
 
+import datetime as dt
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -15,6 +16,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siren as stdnum_siren
 
 from ose_assets.api import queries
+from ose_assets.api.reader import ServingStore, ServingUnavailable, ServingVersion
 from ose_assets.api.schemas import (
     ApiError,
     BatchRequest,
@@ -22,8 +24,8 @@ from ose_assets.api.schemas import (
     Health,
     ScoreResponse,
     TopResponse,
+    TrackRecordResponse,
 )
-from ose_assets.api.reader import ServingStore, ServingUnavailable, ServingVersion
 from ose_assets.settings import OSESettings, model_config
 
 API_PREFIX = "/api/v1"
@@ -233,6 +235,26 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
 
         key = (limit, region, naf_section, band, lang)
         return Response(version.cached_ranking(key, ranking), media_type="application/json")
+
+    @router.get(
+        "/track-record",
+        response_model=TrackRecordResponse,
+        responses=_error_responses(404),
+        tags=["track record"],
+    )
+    def track_record(
+        version: Current,
+        as_of: Annotated[dt.date | None, Query(description="one published as-of date (YYYY-MM-DD)")] = None,
+        lang: Lang = "fr",
+    ) -> dict:
+        """How past rankings turned out: realised vs expected wins per band and top list, realised ROC-AUC,
+        Brier and ECE next to the model's test figures; closed and in-progress windows, in-sample apart."""
+        body = queries.track_record(version, as_of, lang)
+        if body is None:
+            raise ApiException(404, "not_found", "this serving copy has no track record yet (run `ose run`)")
+        if as_of is not None and not body["windows"]:
+            raise ApiException(404, "not_found", f"no published ranking as of {as_of}")
+        return body
 
     app.include_router(router)
     return app

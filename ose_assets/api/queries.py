@@ -168,3 +168,46 @@ def top_opportunities(
         found[s] | {"reasons": company_reasons[s]} for s in sirens if s in found and found[s]["is_eligible"]
     ]
     return segment, source, items
+
+
+TRACK_RECORD_WINDOWS = 24
+
+
+def track_record(version: ServingVersion, as_of, lang: str) -> dict | None:
+    """The published track record (newest windows first; one as-of date when `as_of` is given), or None
+    when the serving copy has none."""
+    from ose_assets.monitoring.track_record import sentence
+
+    cursor = version.cursor()
+    present = cursor.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and table_name = 'track_record'",
+        [SCHEMA],
+    ).fetchone()[0]
+    if not present:
+        return None
+    where, params = ("where as_of_date = ?", [as_of]) if as_of else ("", [])
+    windows = cursor.execute(
+        f"select * from {SCHEMA}.track_record {where} order by as_of_date desc, model_version "
+        f"limit {TRACK_RECORD_WINDOWS}",
+        params,
+    ).pl()
+    groups = cursor.execute(
+        f"""select as_of_date, model_version, grouping, group_value, companies, expected_wins, realised_wins
+            from {SCHEMA}.track_record_groups {where}
+            {"and" if as_of else "where"} (grouping = 'band' or ?)
+            order by grouping, group_value""",
+        [*params, as_of is not None],
+    ).pl()
+    known_until = windows["known_until"].max() if windows.height else None
+    if known_until is None:
+        known_until = cursor.execute(f"select max(known_until) from {SCHEMA}.track_record").fetchone()[0]
+    items = []
+    for row in windows.iter_rows(named=True):
+        mine = groups.filter(
+            (groups["as_of_date"] == row["as_of_date"]) & (groups["model_version"] == row["model_version"])
+        )
+        items.append(
+            row
+            | {"summary": sentence(row, lang), "groups": mine.drop("as_of_date", "model_version").to_dicts()}
+        )
+    return {"known_until": known_until, "windows": items}

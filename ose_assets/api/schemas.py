@@ -59,3 +59,50 @@ class ApiError(BaseModel):
     message: str
     accepted_values: list[str] | None = None
     details: list[dict] | None = None
+
+
+class TrackRecordGroup(BaseModel):
+    grouping: Literal["band", "decile", "top"]
+    group_value: str = Field(
+        description="band letter, decile (1 = highest scores), or a top list: 'overall:top10', "
+        "'overall:top100', 'region:<code>:top10', 'naf_section:<letter>:top10'"
+    )
+    companies: int
+    expected_wins: float = Field(description="sum of the published probabilities")
+    realised_wins: int = Field(description="won within the horizon (so far, for an open window)")
+
+
+class TrackRecordWindow(BaseModel):
+    as_of_date: dt.date
+    model_version: str
+    window_status: Literal["closed", "in_progress"] = Field(description="closed once as_of + horizon <= known_until")
+    window_end: dt.date
+    sample_type: Literal["out_of_sample", "in_sample", "unknown"] = Field(
+        description="in_sample: the model was trained on outcomes after this as-of date (not a forecast)"
+    )
+    companies: int = Field(
+        description="companies eligible that day (open deals and closed companies left out)"
+    )
+    expected_wins: float
+    expected_wins_low: float = Field(description="calibration interval of the realised wins")
+    expected_wins_high: float
+    realised_wins: int
+    top10_wins: int
+    top100_wins: int
+    realised_roc_auc: float | None
+    realised_brier: float | None
+    realised_ece: float | None
+    realised_top_decile_lift: float | None
+    test_roc_auc: float | None = Field(description="the same model's figure on its test period")
+    test_brier: float | None
+    test_ece: float | None
+    test_top_decile_lift: float | None
+    summary: str = Field(description="the window in one sentence, in the requested language")
+    groups: list[TrackRecordGroup] = Field(
+        description="per band (every window), plus deciles and top lists when as_of is given"
+    )
+
+
+class TrackRecordResponse(BaseModel):
+    known_until: dt.date = Field(description="outcomes are counted up to this date")
+    windows: list[TrackRecordWindow] = Field(description="newest as-of date first")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ose_assets.cli import bench, inspect, pipeline, servers
+from ose_assets.cli import bench, inspect, pipeline, servers, track_record
 
-MODULES = (pipeline, servers, inspect, bench)
+MODULES = (pipeline, servers, inspect, track_record, bench)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from ose_assets.monitoring.lineage import (
     scoring_run,
 )
 from ose_assets.monitoring.reference import Reference, load_reference, read_fingerprint
+from ose_assets.monitoring.track_record_assets import realised_performance, track_record  # noqa: F401
 from ose_assets.resources import MLflowResource
 from ose_assets.settings import model_config
 from ose_assets.warehouse import (

@@ -252,6 +252,8 @@ def score_history_unique(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         _key("served_model"),
         top_opportunities,
         score_history,
+        # Published with the scores, so the API and the pages show how past rankings turned out.
+        dg.AssetKey(["monitoring", "track_record"]),
     ],
 )
 def serving_copy(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.MaterializeResult:

@@ -15,6 +15,13 @@ HISTORY_TABLE = "scoring.score_history"
 # of the score against the run index (1, 2, …), in points per run; |slope| < `trend_slope_points` is steady.
 TREND_RUNS = model_config()["scoring"]["trend_runs"]
 TREND_SLOPE_POINTS = model_config()["scoring"]["trend_slope_points"]
+HISTORY_RANKING_COLUMNS = {
+    "is_eligible": "boolean",
+    "exclusion_reason": "varchar",
+    "rank": "bigint",
+    "region_code": "varchar",
+    "naf_section": "varchar",
+}
 
 
 def append_history(con: duckdb.DuckDBPyConnection) -> int:
@@ -28,13 +35,17 @@ def append_history(con: duckdb.DuckDBPyConnection) -> int:
                 siren varchar, scored_at timestamp, as_of_date date, score double, band varchar,
                 model_version varchar)"""
         )
+        # What the ranking was (eligibility, rank, segments): the track record judges the published lists.
+        for column, sql_type in HISTORY_RANKING_COLUMNS.items():
+            con.execute(f"alter table {HISTORY_TABLE} add column if not exists {column} {sql_type}")
         con.execute(
             f"delete from {HISTORY_TABLE} "
             "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
         )
+        columns = ", ".join(["siren", "scored_at", "as_of_date", "score", "band", "model_version",
+                             *HISTORY_RANKING_COLUMNS])
         con.execute(
-            f"""insert into {HISTORY_TABLE}
-            select siren, scored_at, as_of_date, score, band, model_version from scoring.company_scores"""
+            f"insert into {HISTORY_TABLE} ({columns}) select {columns} from scoring.company_scores"
         )
         con.execute("commit")
     except BaseException:

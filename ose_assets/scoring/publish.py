@@ -22,8 +22,10 @@ import duckdb
 
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
 from ose_assets.scoring.responses import score_responses_query
+from ose_assets.warehouse import table_exists
 
 SERVING_HISTORY_RUNS = 12
+TRACK_RECORD_TABLES = ("track_record", "track_record_groups")
 SERVING_ALIAS = "serving_new"
 # Per-company serving tables -> whether they hold one row per siren (unique index) or several.
 SIREN_INDEXES = {
@@ -91,6 +93,12 @@ def publish_serving_copy(
             counts[table] = con.execute(
                 f"create table {SERVING_ALIAS}.{table} as {query}", params
             ).fetchone()[0]
+        # The track record, when monitoring has built one (monitoring.track_record, before the publish).
+        for table in TRACK_RECORD_TABLES:
+            if table_exists(con, f"monitoring.{table}"):
+                counts[table] = con.execute(
+                    f"create table {SERVING_ALIAS}.{table} as select * from monitoring.{table}"
+                ).fetchone()[0]
         index_serving_tables(con, SERVING_ALIAS)
         # Everything in the main file, no WAL left behind: the file is complete on its own.
         con.execute(f"checkpoint {SERVING_ALIAS}")

@@ -1,0 +1,209 @@
+"""The track record against a direct recomputation, on a small world whose outcomes are drawn from known
+probabilities (a real DuckDB file; score_history, normalized.outcomes and model.model_versions as the
+pipeline writes them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from ose_assets.monitoring import track_record as tr
+from ose_assets.settings import model_config
+
+HORIZON = model_config()["training"]["horizon_days"]
+KNOWN_UNTIL = dt.date(2026, 6, 30)
+# Three closed windows (far enough apart that one win never counts in two windows) and one in progress.
+CLOSED_DATES = [dt.date(2025, 6, 30), dt.date(2025, 10, 31), dt.date(2026, 2, 28)]
+OPEN_DATE = dt.date(2026, 5, 31)
+COMPANIES = 3000
+REGIONS = ["11", "84", "93", "53"]
+SECTIONS = ["C", "G", "J", "M", "F"]
+
+
+def _band(score: float) -> str:
+    bands = model_config()["bands"]
+    return next(name for name, low in sorted(bands.items(), key=lambda kv: -kv[1]) if score >= low)
+
+
+def _history(as_of: dt.date, probability: np.ndarray, version: str, rng) -> pl.DataFrame:
+    eligible = rng.random(COMPANIES) > 0.05  # 5 % already in an open deal
+    frame = pl.DataFrame(
+        {
+            "siren": [f"{i:09d}" for i in range(COMPANIES)],
+            "scored_at": dt.datetime.combine(as_of, dt.time(3)),
+            "as_of_date": as_of,
+            "score": np.round(probability * 100, 1),
+            "model_version": version,
+            "is_eligible": eligible,
+            "exclusion_reason": np.where(eligible, None, "open_opportunity"),
+            "region_code": [REGIONS[i % len(REGIONS)] for i in range(COMPANIES)],
+            "naf_section": [SECTIONS[i % len(SECTIONS)] for i in range(COMPANIES)],
+        }
+    ).with_columns(band=pl.col("score").map_elements(_band, return_dtype=pl.String))
+    ranked = (
+        frame.filter("is_eligible")
+        .sort(["score", "siren"], descending=[True, False])
+        .with_row_index("rank", offset=1)
+        .select("siren", pl.col("rank").cast(pl.Int64))
+    )
+    return frame.join(ranked, on="siren", how="left")
+
+
+def _wins(as_of: dt.date, probability: np.ndarray, rng) -> list[dict]:
+    won = rng.random(COMPANIES) < probability
+    rows = []
+    for i in np.flatnonzero(won):
+        closed = as_of + dt.timedelta(days=int(rng.integers(1, HORIZON + 1)))
+        rows.append(
+            {
+                "opportunity_id": f"{as_of}-{i}",
+                "siren": f"{i:09d}",
+                "opportunity_date": as_of,
+                "closed_date": closed,
+                "status": "won",
+            }  # fmt: skip
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    truth = np.clip(rng.beta(0.6, 12, COMPANIES), 0.001, 0.9)
+    con = duckdb.connect(str(tmp_path_factory.mktemp("track") / "warehouse.duckdb"))
+    histories, outcomes = [], []
+    for as_of in [*CLOSED_DATES, OPEN_DATE]:
+        # The second window is scored by version 2, trained as of a later date: in-sample.
+        version = "2" if as_of == CLOSED_DATES[1] else "1"
+        histories.append(_history(as_of, truth, version, rng))
+        outcomes += _wins(as_of, truth, rng)
+    # A lost deal and a win outside every window: neither counts.
+    outcomes += [
+        {"opportunity_id": "lost", "siren": "000000001", "opportunity_date": CLOSED_DATES[0],
+         "closed_date": CLOSED_DATES[0] + dt.timedelta(days=10), "status": "lost"},
+        {"opportunity_id": "late", "siren": "000000002", "opportunity_date": CLOSED_DATES[0],
+         "closed_date": CLOSED_DATES[0] + dt.timedelta(days=HORIZON + 1), "status": "won"},
+    ]  # fmt: skip
+    history = pl.concat(histories)
+    con.execute("create schema scoring; create schema normalized; create schema model")
+    con.register("h", history.to_arrow())
+    con.execute("create table scoring.score_history as select * from h")
+    con.register("o", pl.DataFrame(outcomes).to_arrow())
+    con.execute("create table normalized.outcomes as select * from o")
+    con.execute(
+        """create table model.model_versions as select * from (values
+            (1, 'xgboost', date '2025-05-31', 0.80, 0.05, 0.004, 3.1),
+            (2, 'xgboost', date '2026-03-31', 0.80, 0.05, 0.004, 3.1))
+            v(version, kind, as_of_date, test_roc_auc, test_brier, test_ece, test_top_decile_lift)"""
+    )
+    record, groups = tr.build_track_record(con, KNOWN_UNTIL)
+    yield con, history, pl.DataFrame(outcomes), record, groups
+    con.close()
+
+
+def _direct_labels(history: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Eligible published rows with label = won within (as_of, min(as_of + horizon, known_until)]."""
+    won = outcomes.filter(pl.col("status") == "won").select("siren", "closed_date")
+    eligible = history.filter("is_eligible")
+    hits = (
+        eligible.join(won, on="siren")
+        .filter(
+            pl.col("closed_date") > pl.col("as_of_date"),
+            pl.col("closed_date") <= pl.col("as_of_date") + pl.duration(days=HORIZON),
+            pl.col("closed_date") <= KNOWN_UNTIL,
+        )
+        .select("siren", "as_of_date")
+        .unique()
+        .with_columns(label=pl.lit(1))
+    )
+    return eligible.join(hits, on=["siren", "as_of_date"], how="left").with_columns(
+        pl.col("label").fill_null(0)
+    )
+
+
+def test_band_counts_and_top_lists_match_a_direct_recomputation(world):
+    _, history, outcomes, record, groups = world
+    labelled = _direct_labels(history, outcomes)
+    expected = (
+        labelled.group_by("as_of_date", "band")
+        .agg(
+            companies=pl.len(),
+            realised_wins=pl.col("label").sum(),
+            expected_wins=(pl.col("score") / 100).sum(),
+        )
+        .sort("as_of_date", "band")
+    )
+    bands = (
+        groups.filter(pl.col("grouping") == "band")
+        .select(
+            "as_of_date", pl.col("group_value").alias("band"), "companies", "realised_wins", "expected_wins"
+        )
+        .sort("as_of_date", "band")
+    )
+    assert (
+        bands.select("as_of_date", "band", "companies", "realised_wins").to_dicts()
+        == expected.select(
+            "as_of_date", "band", pl.col("companies").cast(pl.Int64), pl.col("realised_wins").cast(pl.Int64)
+        ).to_dicts()
+    )
+    assert np.allclose(bands["expected_wins"].to_numpy(), expected["expected_wins"].to_numpy())
+    # Top 10 / top 100 precision, and a région's top 10, from the published ranks.
+    for as_of in [*CLOSED_DATES, OPEN_DATE]:
+        day = labelled.filter(pl.col("as_of_date") == as_of)
+        row = record.filter(pl.col("as_of_date") == as_of).row(0, named=True)
+        assert row["top10_wins"] == day.filter(pl.col("rank") <= 10)["label"].sum()
+        assert row["top100_wins"] == day.filter(pl.col("rank") <= 100)["label"].sum()
+        assert row["companies"] == day.height and row["realised_wins"] == day["label"].sum()
+        region = day.filter(pl.col("region_code") == "84").sort("rank").head(10)
+        segment = groups.filter(
+            pl.col("as_of_date") == as_of, pl.col("group_value") == "region:84:top10"
+        ).row(0, named=True)
+        assert (segment["companies"], segment["realised_wins"]) == (10, region["label"].sum())
+
+
+def test_open_window_is_in_progress_with_wins_so_far(world):
+    _, history, outcomes, record, _ = world
+    row = record.filter(pl.col("as_of_date") == OPEN_DATE).row(0, named=True)
+    assert row["window_status"] == "in_progress"
+    assert row["window_end"] == OPEN_DATE + dt.timedelta(days=HORIZON)
+    so_far = outcomes.filter(
+        pl.col("status") == "won", pl.col("closed_date") > OPEN_DATE, pl.col("closed_date") <= KNOWN_UNTIL
+    )
+    eligible = history.filter(pl.col("as_of_date") == OPEN_DATE, "is_eligible")["siren"]
+    assert 0 < row["realised_wins"] == so_far.filter(pl.col("siren").is_in(eligible.implode()))["siren"].n_unique()
+    assert row["realised_wins"] < row["expected_wins"]  # a third of the window has passed
+    assert set(record.filter(pl.col("as_of_date") != OPEN_DATE)["window_status"]) == {"closed"}
+
+
+def test_in_sample_rankings_are_labelled_apart(world):
+    _, _, _, record, _ = world
+    samples = dict(zip(record["as_of_date"], record["sample_type"], strict=True))
+    assert samples[CLOSED_DATES[1]] == "in_sample"  # version 2 was trained as of 2026-03-31
+    assert {samples[d] for d in (CLOSED_DATES[0], CLOSED_DATES[2], OPEN_DATE)} == {"out_of_sample"}
+
+
+def test_calibrated_rankings_pass_and_a_degraded_model_trips_the_check(world):
+    con, history, _, record, _ = world
+    margin = model_config()["track_record"]["auc_margin"]
+    assert tr.performance_failures(record, margin) == []
+    assert tr.retraining_reason(con, "1") is None  # nothing judged yet: no track record table
+    # Shuffle the published scores of the last closed date: the ranking is now noise.
+    rng = np.random.default_rng(3)
+    degraded = history.with_columns(
+        pl.when(pl.col("as_of_date") == CLOSED_DATES[2])
+        .then(pl.col("score").shuffle(seed=int(rng.integers(1 << 31))))
+        .otherwise(pl.col("score"))
+        .alias("score")
+    )
+    con.register("degraded", degraded.to_arrow())
+    con.execute("create or replace table scoring.score_history as select * from degraded")
+    bad, bad_groups = tr.build_track_record(con, KNOWN_UNTIL)
+    problems = tr.performance_failures(bad, margin)
+    assert problems and all(f"as of {CLOSED_DATES[2]}" in p for p in problems)
+    assert any("realised ROC-AUC" in p and "model v1" in p for p in problems)
+    tr.write_track_record(con, bad, bad_groups)
+    assert "realised ROC-AUC" in tr.retraining_reason(con, "1")
