@@ -5,6 +5,7 @@ pipeline writes them)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import duckdb
 import numpy as np
@@ -174,7 +175,11 @@ def test_open_window_is_in_progress_with_wins_so_far(world):
         pl.col("status") == "won", pl.col("closed_date") > OPEN_DATE, pl.col("closed_date") <= KNOWN_UNTIL
     )
     eligible = history.filter(pl.col("as_of_date") == OPEN_DATE, "is_eligible")["siren"]
-    assert 0 < row["realised_wins"] == so_far.filter(pl.col("siren").is_in(eligible.implode()))["siren"].n_unique()
+    assert (
+        0
+        < row["realised_wins"]
+        == so_far.filter(pl.col("siren").is_in(eligible.implode()))["siren"].n_unique()
+    )
     assert row["realised_wins"] < row["expected_wins"]  # a third of the window has passed
     assert set(record.filter(pl.col("as_of_date") != OPEN_DATE)["window_status"]) == {"closed"}
 
@@ -207,3 +212,40 @@ def test_calibrated_rankings_pass_and_a_degraded_model_trips_the_check(world):
     assert any("realised ROC-AUC" in p and "model v1" in p for p in problems)
     tr.write_track_record(con, bad, bad_groups)
     assert "realised ROC-AUC" in tr.retraining_reason(con, "1")
+
+
+def test_api_serves_the_published_track_record(world, tmp_path):
+    import httpx
+
+    from ose_assets.benchmarks.synthetic_serving import build_serving_copy
+    from ose_assets.settings import OSESettings
+    from ose_assets_tests.test_api import live_server
+
+    _, _, _, record, groups = world
+    settings = OSESettings(data_dir=tmp_path)
+    build_serving_copy(settings.serving_path, companies=50, model_version="1")
+    with live_server(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/api/v1/track-record").status_code == 404  # published before any track record
+        # A new copy with the track record, published by an atomic rename as the publish does.
+        staged = tmp_path / "staged.duckdb"
+        build_serving_copy(staged, companies=50, model_version="1")
+        with duckdb.connect(str(staged)) as con:
+            tr.write_track_record(con, record, groups)
+            con.execute("create table track_record as select * from monitoring.track_record")
+            con.execute("create table track_record_groups as select * from monitoring.track_record_groups")
+        os.replace(staged, settings.serving_path)
+        body = http.get("/api/v1/track-record", params={"lang": "en"}).json()
+        dates = [w["as_of_date"] for w in body["windows"]]
+        assert dates == sorted(dates, reverse=True) and len(dates) == 4
+        assert body["known_until"] == KNOWN_UNTIL.isoformat()
+        latest_closed = next(w for w in body["windows"] if w["window_status"] == "closed")
+        expected = record.filter(pl.col("as_of_date") == CLOSED_DATES[2]).row(0, named=True)
+        assert latest_closed["top10_wins"] == expected["top10_wins"]
+        assert latest_closed["summary"].startswith("Of the 10 companies we ranked first on 28 Feb 2026, ")
+        assert {g["grouping"] for g in latest_closed["groups"]} == {"band"}
+        one = http.get("/api/v1/track-record", params={"as_of": CLOSED_DATES[1].isoformat()}).json()
+        (window,) = one["windows"]
+        assert window["sample_type"] == "in_sample" and window["summary"].startswith("Sur les 10 entreprises")
+        assert {g["grouping"] for g in window["groups"]} == {"band", "decile", "top"}
+        missing = http.get("/api/v1/track-record", params={"as_of": "2024-01-01"})
+        assert missing.status_code == 404 and missing.json()["error"] == "not_found"
