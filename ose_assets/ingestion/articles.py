@@ -70,6 +70,7 @@ ARTICLE_SPEC = RawSpec(
         ),
     ),
     formats=("jsonl", "json", "csv", "parquet"),
+    document_fields=("text",),
 )
 
 
