@@ -1,11 +1,15 @@
 """Land inbox files into the raw tables, once each, reconciling every record.
 
-For each new file: fingerprint (SHA-256 of the content), skip it if that content was already landed
-under any name, stage it (ose_assets.ingestion.readers), validate set-wise, drop exact duplicates
-(same record content earlier in the file or already in the raw table), append the valid records to
-the source's raw table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
+For each inbox entry: skip it when its content was already seen under its inbox path (same size and
+mtime to the second, else same SHA-256: a restored or touched file is not landed again); reject it as
+a file when it cannot be landed at all (ose_assets.ingestion.preflight: links, special files, size,
+empty, binary, unreadable); record it as `duplicate_file` when that content was landed under another
+name; else stage it (ose_assets.ingestion.readers), validate set-wise, drop exact duplicates (same record
+content earlier in the file or already in the raw table), append the valid records to the source's raw
+table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
 records_read = records_loaded + records_quarantined + duplicates_dropped. One transaction per file: a
-crash leaves the file either fully landed or not at all. Old files are never re-read.
+crash leaves the file either fully landed or not at all; a parser error rolls the file back and
+rejects it (`unparsable_file`). A rejected file never stops the other files.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from ose_assets.ingestion import articles, bodacc, companies, outcomes, preflight, signals
 from ose_assets.ingestion.preflight import Limits
@@ -358,6 +363,21 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
         records_quarantined=rejected + quarantined,
         duplicates_dropped=duplicates,
     )
+
+
+def rejected_files(con: duckdb.DuckDBPyConnection, inbox_dir: Path) -> pl.DataFrame:
+    """Inbox files whose latest manifest row is `rejected` and that are still in the inbox (a removed or
+    corrected file no longer counts)."""
+    ensure_tables(con)
+    latest = con.execute(
+        f"""select inbox_path, reason_code, reason_detail, ingested_at from {MANIFEST_TABLE}
+        where inbox_path is not null
+        qualify row_number() over (partition by inbox_path order by ingested_at desc) = 1
+            and status = 'rejected'
+        order by inbox_path"""
+    ).pl()
+    present = [os.path.lexists(inbox_dir / path) for path in latest["inbox_path"]]
+    return latest.filter(pl.Series(present, dtype=pl.Boolean))
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:

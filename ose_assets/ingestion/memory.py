@@ -1,8 +1,10 @@
-"""How long a line DuckDB may read on a connection, from the connection's memory limit.
+"""How long a line (or JSON object) DuckDB may read on a connection, from its memory limit.
 
-DuckDB's CSV reader (also used for JSON Lines) allocates buffers of 16 x max_line_size: a 256 MB line
-size asks for 4 GiB blocks and fails under OSE_DUCKDB_MEMORY_LIMIT=1GB. Lines are capped to
-memory_limit / 64 (16 MB at 1 GB), between 1 MB and 256 MB; a longer line makes its file unparsable.
+DuckDB's CSV reader (also used for JSON Lines) allocates buffers of 16 x max_line_size, its JSON reader
+2 x maximum_object_size: a 256 MB line size asks for 4 GiB blocks and fails under
+OSE_DUCKDB_MEMORY_LIMIT=1GB. Lines and JSON objects (an array element, or a whole results page) are
+capped to memory_limit / 64 (16 MB at 1 GB), between 1 MB and 256 MB; a longer one makes its file
+rejected as unparsable_file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ MIN_LINE_BYTES = 1024 * 1024
 
 
 def max_line_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """Longest CSV / JSON Lines line DuckDB may read within this connection's memory limit."""
+    """Longest CSV / JSON Lines line, or JSON object, DuckDB may read within this connection's memory limit."""
     setting = con.execute("select current_setting('memory_limit')").fetchone()[0]
     return max(MIN_LINE_BYTES, min(MAX_LINE_BYTES, parse_size(setting) // 64))
 

@@ -266,7 +266,8 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
         con.execute(
             f"""create or replace temp table stage_lines as
             select row_number() over () as line_number, json::varchar as line
-            from read_json_objects({source}, format='{json_format}', maximum_object_size=2147483647)"""
+            from read_json_objects({source}, format='{json_format}',
+                maximum_object_size={max_line_bytes(con)})"""
         )
     con.execute(
         f"""insert into stage_rejects
