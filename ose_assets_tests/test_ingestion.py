@@ -8,7 +8,6 @@ import json
 import random
 
 import duckdb
-import pytest
 from stdnum import luhn
 from stdnum.fr import siren as stdnum_siren
 
@@ -34,16 +33,6 @@ def make_siren(n: int) -> str:
 
 S1, S2, S3, S4 = (make_siren(n) for n in (12345678, 23456789, 34567890, 45678901))
 BAD_LUHN = S1[:-1] + str((int(S1[-1]) + 1) % 10)
-
-
-@pytest.fixture
-def env(tmp_path):
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    inbox = tmp_path / "inbox"
-    for source in ("companies", "signals", "bodacc", "articles", "outcomes"):
-        (inbox / source).mkdir(parents=True)
-    yield con, inbox
-    con.close()
 
 
 def write(inbox, source: str, name: str, content: str | bytes):

@@ -15,14 +15,15 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ose_assets.ingestion import articles, assets as ingestion_assets, landing, signals
+from ose_assets.ingestion import articles, companies, landing, signals
+from ose_assets.ingestion import assets as ingestion_assets
 from ose_assets.ingestion.labels import label_key, label_key_sql
 from ose_assets.ingestion.memory import max_line_bytes
 from ose_assets.ingestion.preflight import Limits
 from ose_assets.ingestion.reference import naf_frame
 from ose_assets.resources import build_resources
 from ose_assets.settings import OSESettings
-from ose_assets_tests.test_ingestion import (  # noqa: F401  (env is a fixture)
+from ose_assets_tests.test_ingestion import (
     BODACC_BASE,
     S1,
     S2,
@@ -31,7 +32,6 @@ from ose_assets_tests.test_ingestion import (  # noqa: F401  (env is a fixture)
     TODAY,
     UL_HEADER,
     _companies_for_matching,
-    env,
     jsonl,
     land,
     reasons,
@@ -45,7 +45,8 @@ GOOD = jsonl(signal(S1), signal(S2, type_="hiring"))
 
 def manifest(con) -> list[tuple]:
     return con.execute(
-        "select inbox_path, status, reason_code, records_read from raw.manifest order by ingested_at, inbox_path"
+        "select inbox_path, status, reason_code, records_read from raw.manifest "
+        "order by ingested_at, inbox_path"
     ).fetchall()
 
 
@@ -83,9 +84,12 @@ def test_unreadable_file_is_rejected_and_the_other_files_land(env, name, content
     assert results[name].reason_detail
     assert results["z_later.jsonl"].records_loaded == 1
     assert signal_rows(con) == 3  # earlier data intact, later file landed, nothing from the bad one
-    assert con.execute(
-        "select count(*) from raw.quarantine_records where source_file like ?", [f"%/{name}"]
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "select count(*) from raw.quarantine_records where source_file like ?", [f"%/{name}"]
+        ).fetchone()[0]
+        == 0
+    )
     assert landing.rejected_files(con, inbox)["inbox_path"].to_list() == [f"signals/{name}"]
     # The rejected file is not read again, and adds no manifest row, on the next run.
     rows = manifest(con)
@@ -231,13 +235,20 @@ def test_dates_before_1900_are_implausible(env):
         "o.csv",
         f"opportunity_id,siren,opportunity_date,status\n1,{S1},1899-12-31,open\n2,{S2},2024-01-01,open\n",
     )
-    write(inbox, "bodacc", "b.jsonl", jsonl({**BODACC_BASE, "id": "B1", "dateparution": "0201-04-10",
-                                             "familleavis": "dpc", "registre": [S1]}))
+    write(
+        inbox,
+        "bodacc",
+        "b.jsonl",
+        jsonl(
+            {**BODACC_BASE, "id": "B1", "dateparution": "0201-04-10", "familleavis": "dpc", "registre": [S1]}
+        ),
+    )
     write(
         inbox,
         "companies",
         "StockUniteLegale.csv",
-        UL_HEADER + f"\n{S3},O,1850-01-01,11,2025-01-01,PME,1850-01-01,A,VIEILLE MAISON,5710,62.01Z,NAFRev2,1,x\n",
+        UL_HEADER
+        + f"\n{S3},O,1850-01-01,11,2025-01-01,PME,1850-01-01,A,VIEILLE MAISON,5710,62.01Z,NAFRev2,1,x\n",
     )
     land(con, inbox)
     assert con.execute(
@@ -256,25 +267,41 @@ def test_two_article_files_reusing_ids_never_duplicate_a_key(env, tmp_path):
     _companies_for_matching(con, inbox, tmp_path)
 
     def article(i, source, title, sirens=None):
-        return {"id": f"a{i}", "url": f"https://{source}.fr/{i}", "published_at": "2025-06-01",
-                "title": title, "source": source, **({"sirens": sirens} if sirens else {})}
+        return {
+            "id": f"a{i}",
+            "url": f"https://{source}.fr/{i}",
+            "published_at": "2025-06-01",
+            "title": title,
+            "source": source,
+            **({"sirens": sirens} if sirens else {}),
+        }
 
-    write(inbox, "articles", "monde.jsonl", jsonl(
-        article(1, "lemonde", "Boulangerie Epicea recrute", sirens=[S1]),
-        article(2, "lemonde", "Martin Conseil remporte un contrat", sirens=[S2]),
-    ))
-    write(inbox, "articles", "echos.jsonl", jsonl(
-        article(1, "lesechos", "Transports Durandeau Logistique lève 5 millions", sirens=[S4]),
-        article(2, "lesechos", "Boulangerie Epicea ouvre une usine"),
-    ))
+    write(
+        inbox,
+        "articles",
+        "monde.jsonl",
+        jsonl(
+            article(1, "lemonde", "Boulangerie Epicea recrute", sirens=[S1]),
+            article(2, "lemonde", "Martin Conseil remporte un contrat", sirens=[S2]),
+        ),
+    )
+    write(
+        inbox,
+        "articles",
+        "echos.jsonl",
+        jsonl(
+            article(1, "lesechos", "Transports Durandeau Logistique lève 5 millions", sirens=[S4]),
+            article(2, "lesechos", "Boulangerie Epicea ouvre une usine"),
+        ),
+    )
     # The same (source, id) delivered again, now without SIRENs: it replaces the first delivery.
     write(inbox, "articles", "monde_v2.jsonl", jsonl(article(1, "lemonde", "Boulangerie Epicea recrute 20")))
     land(con, inbox)
-    from ose_assets.ingestion import companies
-
     companies.build_companies(con, OSESettings(data_dir=tmp_path).reference_dir)
     articles.build_articles(con)
-    assert con.execute("select article_id, title from normalized.articles order by article_id").fetchall() == [
+    assert con.execute(
+        "select article_id, title from normalized.articles order by article_id"
+    ).fetchall() == [
         ("lemonde:a1", "Boulangerie Epicea recrute 20"),
         ("lemonde:a2", "Martin Conseil remporte un contrat"),
         ("lesechos:a1", "Transports Durandeau Logistique lève 5 millions"),
@@ -294,23 +321,31 @@ def test_two_article_files_reusing_ids_never_duplicate_a_key(env, tmp_path):
 
 def test_two_signal_files_reusing_ids_never_duplicate_a_key(env):
     con, inbox = env
-    write(inbox, "signals", "crm_1.jsonl", jsonl(
-        {"id": "1", "siren": S1, "date": "2025-05-01", "type": "hiring", "source": "crm"},
-        {"id": "2", "siren": S2, "date": "2025-05-02", "type": "hiring", "source": "crm"},
-    ))
-    write(inbox, "signals", "crm_2.jsonl", jsonl(
-        {"id": "1", "siren": S3, "date": "2025-05-03", "type": "fundraising", "source": "crm"},
-        {"id": "2", "siren": S2, "date": "2025-05-02", "type": "hiring", "source": "crm", "count": 3},
-    ))
+    write(
+        inbox,
+        "signals",
+        "crm_1.jsonl",
+        jsonl(
+            {"id": "1", "siren": S1, "date": "2025-05-01", "type": "hiring", "source": "crm"},
+            {"id": "2", "siren": S2, "date": "2025-05-02", "type": "hiring", "source": "crm"},
+        ),
+    )
+    write(
+        inbox,
+        "signals",
+        "crm_2.jsonl",
+        jsonl(
+            {"id": "1", "siren": S3, "date": "2025-05-03", "type": "fundraising", "source": "crm"},
+            {"id": "2", "siren": S2, "date": "2025-05-02", "type": "hiring", "source": "crm", "count": 3},
+        ),
+    )
     land(con, inbox)
     signals.build_signals(con)
     rows = con.execute(
         "select siren, signal_type, magnitude from normalized.signals order by siren"
     ).fetchall()
     assert rows == [(S1, "hiring", None), (S2, "hiring", 3.0), (S3, "fundraising", None)]
-    assert con.execute(
-        "select count(*) = count(distinct signal_id) from normalized.signals"
-    ).fetchone()[0]
+    assert con.execute("select count(*) = count(distinct signal_id) from normalized.signals").fetchone()[0]
 
 
 def test_landing_under_a_1gb_duckdb_memory_limit(tmp_path):
@@ -319,15 +354,23 @@ def test_landing_under_a_1gb_duckdb_memory_limit(tmp_path):
     inbox = settings.inbox_dir
     write(inbox, "signals", "feed.jsonl", GOOD)
     write(inbox, "signals", "feed.csv", f"siren;date;type\n{S3};2025-05-01;hiring\n")
-    write(inbox, "bodacc", "b.json", json.dumps([{**BODACC_BASE, "id": "B1", "familleavis": "dpc",
-                                                  "registre": [S1]}]))
+    write(
+        inbox,
+        "bodacc",
+        "b.json",
+        json.dumps([{**BODACC_BASE, "id": "B1", "familleavis": "dpc", "registre": [S1]}]),
+    )
     con = duckdb.connect(str(settings.warehouse_path), config=settings.duckdb_config())
     try:
         assert max_line_bytes(con) == 999_922_073 // 64  # 953.6 MiB / 64: 16x buffers fit in 1 GB
         temp_dir = con.execute("select current_setting('temp_directory')").fetchone()[0]
         assert temp_dir.startswith(str(settings.data_dir))  # spills stay under the data root
         results = land(con, inbox)
-        assert sorted((r.status, r.records_loaded) for r in results) == [("loaded", 1), ("loaded", 1), ("loaded", 2)]
+        assert sorted((r.status, r.records_loaded) for r in results) == [
+            ("loaded", 1),
+            ("loaded", 1),
+            ("loaded", 2),
+        ]
     finally:
         con.close()
 
@@ -337,8 +380,14 @@ def test_restoring_a_tar_backup_reads_no_unchanged_file_again(tmp_path, monkeypa
     settings.ensure_dirs()
     inbox = settings.inbox_dir
     for i, source in enumerate(("signals", "articles")):
-        path = write(inbox, source, f"f{i}.jsonl", GOOD if source == "signals" else jsonl(
-            {"id": "1", "url": "https://ex.fr/1", "published_at": "2025-06-01", "title": "x"}))
+        path = write(
+            inbox,
+            source,
+            f"f{i}.jsonl",
+            GOOD
+            if source == "signals"
+            else jsonl({"id": "1", "url": "https://ex.fr/1", "published_at": "2025-06-01", "title": "x"}),
+        )
         os.utime(path, ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))  # sub-second mtime
     write(inbox, "signals", "empty.jsonl", b"")
     con = duckdb.connect(str(settings.warehouse_path))
@@ -393,12 +442,19 @@ def test_signal_type_spellings_map_through_one_label_key(env):
     con, inbox = env
     for text, _ in SPELLINGS:  # the Python and SQL forms of the rule agree
         assert duckdb.execute(f"select {label_key_sql('?')}", [text]).fetchone()[0] == label_key(text)
-    write(inbox, "signals", "types.jsonl", jsonl(*(
-        signal(S1, date=f"2025-05-{i + 1:02d}", type_=text) for i, (text, _) in enumerate(SPELLINGS)
-    )))
+    write(
+        inbox,
+        "signals",
+        "types.jsonl",
+        jsonl(
+            *(signal(S1, date=f"2025-05-{i + 1:02d}", type_=text) for i, (text, _) in enumerate(SPELLINGS))
+        ),
+    )
     [result] = land(con, inbox)
     assert result.records_quarantined == 0
-    got = con.execute("select raw_type, signal_type from raw.signal_records order by record_number").fetchall()
+    got = con.execute(
+        "select raw_type, signal_type from raw.signal_records order by record_number"
+    ).fetchall()
     assert got == [(text.strip(), expected) for text, expected in SPELLINGS]
 
 
@@ -407,22 +463,53 @@ def test_bodacc_creation_phrase_is_company_creation_and_an_opening_is_new_site(e
 
     def acte(category):
         # json.dumps escapes accents (\u00e0): the mapping reads the decoded text.
-        return json.dumps({"creation": {"categorieCreation": category}, "dateImmatriculation": "2025-04-01",
-                           "dateCommencementActivite": "2025-03-15", "descriptif": "Activité : conseil."})
+        return json.dumps(
+            {
+                "creation": {"categorieCreation": category},
+                "dateImmatriculation": "2025-04-01",
+                "dateCommencementActivite": "2025-03-15",
+                "descriptif": "Activité : conseil.",
+            }
+        )
 
     records = [
-        ("C1", "creation", S1,
-         "Immatriculation d'une personne morale (B, C, D) suite à création d'un établissement principal"),
-        ("C2", "immatriculation", S2,
-         "Immatriculation d’une personne physique suite à création d’un établissement principal"),
-        ("C3", None, S3, "Immatriculation d'une personne morale (B, C, D) suite à création d'un établissement principal"),
+        (
+            "C1",
+            "creation",
+            S1,
+            "Immatriculation d'une personne morale (B, C, D) suite à création d'un établissement principal",
+        ),
+        (
+            "C2",
+            "immatriculation",
+            S2,
+            "Immatriculation d’une personne physique suite à création d’un établissement principal",
+        ),
+        (
+            "C3",
+            None,
+            S3,
+            "Immatriculation d'une personne morale (B, C, D) suite à création d'un établissement principal",
+        ),
         ("C4", "creation", S4, "Création d'un établissement secondaire"),
     ]
-    write(inbox, "bodacc", "creations.jsonl", jsonl(*(
-        {**BODACC_BASE, "id": i, "registre": [siren], "acte": acte(category),
-         **({"familleavis": family} if family else {})}
-        for i, family, siren, category in records
-    )))
+    write(
+        inbox,
+        "bodacc",
+        "creations.jsonl",
+        jsonl(
+            *(
+                {
+                    **BODACC_BASE,
+                    "id": i,
+                    "registre": [siren],
+                    "acte": acte(category),
+                    **({"familleavis": family} if family else {}),
+                }
+                for i, family, siren, category in records
+            )
+        ),
+    )
     land(con, inbox)
     signals.build_signals(con)
     assert con.execute(
@@ -453,9 +540,7 @@ def test_dagster_run_with_a_bad_inbox_file_succeeds_and_warns(tmp_path):
         resources=build_resources(settings),
     )
     assert result.success
-    [evaluation] = [
-        e for e in result.get_asset_check_evaluations() if e.check_name == "no_rejected_files"
-    ]
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_rejected_files"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "signals/empty.jsonl (empty_file)" in evaluation.description
     assert "companies/broken.parquet (bad_parquet)" in evaluation.description

@@ -98,9 +98,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name in MANIFEST_COLUMNS.keys() - present:
         con.execute(f"alter table {MANIFEST_TABLE} add column {name} {MANIFEST_COLUMNS[name]}")
     if "inbox_path" not in present:
-        con.execute(
-            f"update {MANIFEST_TABLE} set inbox_path = regexp_extract(file_path, '/inbox/(.*)$', 1)"
-        )
+        con.execute(f"update {MANIFEST_TABLE} set inbox_path = regexp_extract(file_path, '/inbox/(.*)$', 1)")
     con.execute(
         f"""create table if not exists {QUARANTINE_TABLE} (
             source VARCHAR, source_file VARCHAR, file_hash VARCHAR, record_number BIGINT, raw_record VARCHAR,

@@ -18,7 +18,7 @@ MIN_LINE_BYTES = 1024 * 1024
 
 
 def max_line_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """Longest CSV / JSON Lines line, or JSON object, DuckDB may read within this connection's memory limit."""
+    """Longest CSV / JSON Lines line, or JSON object, DuckDB may read within the connection's memory."""
     setting = con.execute("select current_setting('memory_limit')").fetchone()[0]
     return max(MIN_LINE_BYTES, min(MAX_LINE_BYTES, parse_size(setting) // 64))
 

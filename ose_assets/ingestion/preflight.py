@@ -107,7 +107,7 @@ def check_content(path: Path, file_format: str) -> Rejection | None:
     if (offset := head.find(b"\x00")) >= 0:
         return Rejection(
             "binary_content",
-            f"NUL byte at offset {offset}: binary data or UTF-16/32 text (text files must be UTF-8 or cp1252)",
+            f"NUL byte at offset {offset}: binary data or UTF-16/32 text (text must be UTF-8 or cp1252)",
         )
     return None
 
