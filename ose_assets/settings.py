@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import ByteSize
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,12 @@ class OSESettings(BaseSettings):
     # joins and sorts spill to <warehouse>.tmp) and threads (default: every core).
     duckdb_memory_limit: str | None = None
     duckdb_threads: int | None = None
+    # Ingestion limits: a larger inbox file is rejected unread ("2GB", "500MB"); a record with a longer
+    # field is quarantined as field_too_long (URLs; article bodies and JSON sub-documents; other text).
+    max_file_size: ByteSize = ByteSize(2 * 1024**3)
+    max_url_chars: int = 2048
+    max_document_chars: int = 1_000_000
+    max_field_chars: int = 4096
 
     def duckdb_config(self) -> dict[str, object]:
         """DuckDB connection settings of the warehouse, only those that are set."""

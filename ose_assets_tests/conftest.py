@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import dagster as dg
+import duckdb
 import pytest
 
 from ose_assets.settings import OSESettings, today_paris
@@ -36,3 +37,14 @@ def e2e_run(tmp_path_factory) -> EndToEndRun:
             instance=instance, tags={AS_OF_TAG: as_of}, raise_on_error=False
         )
     return EndToEndRun(settings, as_of, result, definitions.resources["mlflow"])
+
+
+@pytest.fixture
+def env(tmp_path):
+    """(connection to a fresh warehouse file, inbox with one folder per source) for landing tests."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    inbox = tmp_path / "inbox"
+    for source in ("companies", "signals", "bodacc", "articles", "outcomes"):
+        (inbox / source).mkdir(parents=True)
+    yield con, inbox
+    con.close()

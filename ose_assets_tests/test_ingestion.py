@@ -8,7 +8,6 @@ import json
 import random
 
 import duckdb
-import pytest
 from stdnum import luhn
 from stdnum.fr import siren as stdnum_siren
 
@@ -34,16 +33,6 @@ def make_siren(n: int) -> str:
 
 S1, S2, S3, S4 = (make_siren(n) for n in (12345678, 23456789, 34567890, 45678901))
 BAD_LUHN = S1[:-1] + str((int(S1[-1]) + 1) % 10)
-
-
-@pytest.fixture
-def env(tmp_path):
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    inbox = tmp_path / "inbox"
-    for source in ("companies", "signals", "bodacc", "articles", "outcomes"):
-        (inbox / source).mkdir(parents=True)
-    yield con, inbox
-    con.close()
 
 
 def write(inbox, source: str, name: str, content: str | bytes):
@@ -458,19 +447,19 @@ def test_articles_matched_by_name_exact_fuzzy_and_ambiguous(env, tmp_path):
         "select article_id, siren, match_method, confidence from normalized.article_companies "
         "order by article_id"
     ).fetchall()
-    assert links[0] == ("art1", S1, "exact_name", 1.0)
-    assert links[1][:3] == ("art3", S4, "fuzzy_name") and 0.9 <= links[1][3] < 1.0
-    assert links[2] == ("art4", S2, "siren", 1.0)
+    assert links[0] == ("presse:art1", S1, "exact_name", 1.0)
+    assert links[1][:3] == ("presse:art3", S4, "fuzzy_name") and 0.9 <= links[1][3] < 1.0
+    assert links[2] == ("presse:art4", S2, "siren", 1.0)
     assert len(links) == 3
     assert counts["articles_ambiguous_name"] == 1  # "Martin Conseil" names two companies
     events = dict(
         con.execute("select article_id, event_type || ':' || polarity from normalized.articles").fetchall()
     )
     assert events == {
-        "art1": "hiring:1",
-        "art2": "contract_win:1",
-        "art3": "fundraising:1",
-        "art4": "layoffs:-1",
+        "presse:art1": "hiring:1",
+        "presse:art2": "contract_win:1",
+        "presse:art3": "fundraising:1",
+        "presse:art4": "layoffs:-1",
     }
 
 

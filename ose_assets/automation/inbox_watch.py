@@ -140,7 +140,8 @@ def scan_inbox(inbox_dir: Path, previous: InboxCursor) -> InboxScan:
     for folder in watched:
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        # Links are never followed (nothing outside the inbox is read; landing rejects them).
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
             relative = path.relative_to(inbox_dir).as_posix()
             if any(is_in_progress(Path(part), suffixes) for part in Path(relative).parts):
                 in_progress.append(relative)

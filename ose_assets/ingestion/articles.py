@@ -1,5 +1,7 @@
 """Press articles: landing, event type and polarity from French keywords, links to companies.
 
+Key: `article_id` is `source:id` (see ARTICLE_KEY): two outlets reusing an id are two articles.
+
 Links (normalized.article_companies):
 - `siren`: the article lists its SIRENs (confidence 1).
 - `exact_name`: otherwise, word n-grams of the article's opening (title + first characters of the text,
@@ -11,6 +13,7 @@ Links (normalized.article_companies):
   score >= ingestion.fuzzy_min_score links with confidence score / 100.
 A name held by several companies, or fuzzy candidates of different companies within
 ingestion.fuzzy_ambiguity_margin points of the best, leave the article unlinked (counted as ambiguous).
+One link per (article_id, siren).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ ARTICLE_SPEC = RawSpec(
         ),
     ),
     formats=("jsonl", "json", "csv", "parquet"),
+    document_fields=("text",),
 )
 
 
@@ -83,16 +87,40 @@ def event_type_sql(text: str) -> str:
     return f"case {whens} else 'other' end"
 
 
+# An article is identified by its feed and the feed's id, `article_id = source:id` (just the id when the
+# record names no source): outlets number their articles independently, so two outlets reusing an id
+# are two articles, while the same (source, id) delivered again replaces the older record (newest landing
+# wins). Every table below is built from this one newest record per article.
+ARTICLE_KEY = "concat_ws(':', source, article_id)"
+LATEST_QUERY = f"""
+select * exclude (article_id), {ARTICLE_KEY} as article_id from {ARTICLE_SPEC.table}
+qualify row_number() over (partition by {ARTICLE_KEY} order by ingested_at desc, record_number desc) = 1
+"""
+
 ARTICLES_QUERY = f"""
 select a.article_id, a.url, cast(a.published_at as date) as published_date, a.published_at, a.title, a.text,
     a.source, a.event_type, cast(coalesce(v.polarity, 0) as tinyint) as polarity
 from (
     select *, {event_type_sql("lower(strip_accents(coalesce(title, '') || ' ' || coalesce(text, '')))")}
         as event_type
-    from {ARTICLE_SPEC.table}
-    qualify row_number() over (partition by article_id order by ingested_at desc, record_number desc) = 1
+    from article_latest
 ) a left join {vocabulary_values()} v on v.signal_type = a.event_type
 order by a.published_at, a.article_id
+"""
+
+# One link per (article, company): listed SIRENs first, then exact, then fuzzy name matches.
+LINKS_QUERY = """
+select article_id, siren::varchar(9) as siren, match_method, cast(confidence as double) as confidence
+from (
+    select article_id, unnest(sirens) as siren, 'siren' as match_method, 1.0 as confidence, 1 as priority
+    from article_latest
+    union all
+    select article_id, siren, 'exact_name', 1.0, 2 from article_exact_matches where companies = 1
+    union all
+    select article_id, siren, 'fuzzy_name', confidence, 3 from fuzzy_links
+)
+qualify row_number() over (partition by article_id, siren order by priority, confidence desc) = 1
+order by article_id, siren
 """
 
 
@@ -100,6 +128,7 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
     """Rebuild normalized.articles and normalized.article_companies; return link counts."""
     ensure_raw_table(con, ARTICLE_SPEC)
     settings = model_config()["ingestion"]
+    con.execute(f"create or replace temp table article_latest as {LATEST_QUERY}")
     articles = replace_table(con, ARTICLES_TABLE, ARTICLES_QUERY)
     _name_index(con, settings["name_min_chars"])
     _exact_matches(con, settings["name_match_chars"])
@@ -110,22 +139,7 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
         settings["fuzzy_block_max_names"],
     )
     con.register("fuzzy_links", fuzzy.to_arrow())
-    links = replace_table(
-        con,
-        LINKS_TABLE,
-        f"""select article_id, siren::varchar(9) as siren, match_method,
-            cast(confidence as double) as confidence
-        from (
-            select a.article_id, unnest(a.sirens) as siren, 'siren' as match_method, 1.0 as confidence
-            from {ARTICLE_SPEC.table} a semi join {ARTICLES_TABLE} n using (article_id)
-            qualify row_number() over (
-                partition by a.article_id order by a.ingested_at desc, a.record_number desc) = 1
-            union all
-            select article_id, siren, 'exact_name', 1.0 from article_exact_matches where companies = 1
-            union all
-            select article_id, siren, 'fuzzy_name', confidence from fuzzy_links
-        ) group by all order by article_id, siren""",
-    )
+    links = replace_table(con, LINKS_TABLE, LINKS_QUERY)
     con.unregister("fuzzy_links")
     counts = con.execute(
         f"""select
@@ -172,10 +186,8 @@ def _exact_matches(con, match_chars: int) -> None:
             )
         }, ' ') as tokens,
             string_split({normalized_name("coalesce(n.title, '')")}, ' ') as title_tokens
-        from {ARTICLES_TABLE} n join {ARTICLE_SPEC.table} a using (article_id)
-        where len(a.sirens) = 0
-        qualify row_number() over (
-            partition by n.article_id order by a.ingested_at desc, a.record_number desc) = 1"""
+        from {ARTICLES_TABLE} n join article_latest a using (article_id)
+        where len(a.sirens) = 0"""
     )
     con.execute(
         f"""create or replace temp table article_exact_matches as

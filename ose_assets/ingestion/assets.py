@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from ose_assets.ingestion import articles, bodacc, companies, landing, outcomes, signals
+from ose_assets.ingestion import articles, bodacc, companies, landing, outcomes, preflight, signals
 from ose_assets.ingestion.spec import ensure_raw_table
 from ose_assets.resources import DataRootResource
 from ose_assets.settings import model_config, today_paris
@@ -57,7 +57,9 @@ def raw_inbox(context: dg.AssetExecutionContext, warehouse: DuckDBResource, data
     """Land every new inbox file (content never landed before) into the raw tables."""
     settings = data_root.settings
     with warehouse.get_connection() as con:
-        results = landing.land_inbox(con, settings.inbox_dir, today_paris())
+        results = landing.land_inbox(
+            con, settings.inbox_dir, today_paris(), preflight.Limits.from_settings(settings)
+        )
         for spec in RAW_SPECS.values():
             ensure_raw_table(con, spec)
         landed = pl.DataFrame(
@@ -71,9 +73,14 @@ def raw_inbox(context: dg.AssetExecutionContext, warehouse: DuckDBResource, data
                 "records_loaded": pl.Int64,
                 "records_quarantined": pl.Int64,
                 "duplicates_dropped": pl.Int64,
+                "reason_code": pl.String,
+                "reason_detail": pl.String,
             },
         )
-        hashes = landed["file_hash"].to_list()
+        rejected = landed.filter(pl.col("status") == "rejected")
+        for row in rejected.iter_rows(named=True):
+            context.log.warning(f"rejected {row['file_path']}: {row['reason_code']} ({row['reason_detail']})")
+        hashes = landed["file_hash"].drop_nulls().to_list()
         reasons = con.execute(
             f"""select source, reason_code, count(*) as records from {landing.QUARANTINE_TABLE}
             where file_hash in (select unnest(?::varchar[])) group by all order by records desc""",
@@ -89,7 +96,13 @@ def raw_inbox(context: dg.AssetExecutionContext, warehouse: DuckDBResource, data
                 "records_loaded": int(landed["records_loaded"].sum()),
                 "records_quarantined": int(landed["records_quarantined"].sum()),
                 "duplicates_dropped": int(landed["duplicates_dropped"].sum()),
-                "files": dg.MetadataValue.md(frame_to_markdown(landed.drop("file_hash"))),
+                "files_rejected": rejected.height,
+                "rejected_files": dg.MetadataValue.md(
+                    frame_to_markdown(rejected.select("file_path", "reason_code", "reason_detail"))
+                ),
+                "files": dg.MetadataValue.md(
+                    frame_to_markdown(landed.drop("file_hash", "reason_code", "reason_detail"))
+                ),
                 "quarantine_by_reason": dg.MetadataValue.md(frame_to_markdown(reasons)),
             },
         )
@@ -112,6 +125,29 @@ def manifest_reconciles(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         metadata={
             "files_not_reconciling": len(failures),
             "examples": dg.MetadataValue.json([list(map(str, row)) for row in failures[:10]]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=MANIFEST_KEY,
+    description="No inbox file stands rejected (unreadable, empty, not a regular file, too large): warning.",
+)
+def no_rejected_files(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.AssetCheckResult:
+    with warehouse.get_connection() as con:
+        rejected = landing.rejected_files(con, data_root.settings.inbox_dir)
+    return dg.AssetCheckResult(
+        passed=rejected.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            None
+            if rejected.is_empty()
+            else "rejected: "
+            + "; ".join(f"{p} ({r})" for p, r in rejected.select("inbox_path", "reason_code").rows()[:10])
+        ),
+        metadata={
+            "files_rejected": rejected.height,
+            "rejected_files": dg.MetadataValue.md(frame_to_markdown(rejected)),
         },
     )
 

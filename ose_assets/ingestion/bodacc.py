@@ -2,8 +2,10 @@
 
 - SIRENs come from `registre` in either spelling (array `["853479236","853 479 236"]`, or v1 string
   `"833 310 592,833310592"`): every distinct Luhn-valid 9-digit number; one signal per company.
-- Signal type: `familleavis`, then `jugement.nature` for collective procedures, `acte` for creations
-  (secondary establishment -> new_site) and `modificationsgenerales` for modifications.
+- Signal type: `familleavis` (or `acte.creation` when the family is missing), then `jugement.nature`
+  for collective procedures, `acte` for creations (the standard "… suite à création d'un établissement
+  principal" -> company_creation; a secondary establishment or an opening -> new_site) and
+  `modificationsgenerales` for modifications. Texts are compared after label_key (labels.py).
 - Corrections: a `rectificatif` replaces the announcement it corrects (its content, the original's
   id and date), an `annulation` removes it. The corrected announcement is the one named in
   `parutionavisprecedent` (numeroParution + numeroAnnonce), else the latest earlier announcement of
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+from ose_assets.ingestion.labels import label_key_sql
 from ose_assets.ingestion.spec import Check, RawSpec, date_checks
 from ose_assets.ingestion.sql import clean_text, luhn_valid, parse_date
 
@@ -92,6 +95,7 @@ BODACC_SPEC = RawSpec(
     ),
     formats=("csv", "jsonl", "json", "parquet"),
     labels=LABELS,
+    document_fields=("jugement", "acte", "modificationsgenerales", "depot", "parutionavisprecedent"),
 )
 
 
@@ -100,42 +104,55 @@ def _json_text(column: str, path: str) -> str:
     return f"case when json_valid({column}) then json_extract_string({column}, '{path}') end"
 
 
-def _lower(expr: str) -> str:
-    return f"coalesce(lower(strip_accents({expr})), '')"
+def _json_words(column: str) -> str:
+    """Every text value of a JSON-text column, decoded (`\\u00e9` is é); the text itself if not JSON."""
+    values = f"array_to_string(json_extract_string({column}, '$.**'), ' ')"
+    return f"case when json_valid({column}) then {values} else {column} end"
 
 
-NATURE = _lower(_json_text("jugement", "$.nature"))
-ACTE = _lower("acte")
-MODIFICATION = _lower("modificationsgenerales")
+def _key(expr: str) -> str:
+    """label_key of the text, '' when NULL: matched below with LIKE patterns written in key form."""
+    return f"coalesce({label_key_sql(expr)}, '')"
 
+
+FAMILY = _key("familleavis")
+NATURE = _key(_json_text("jugement", "$.nature"))
+ACTE = _key(_json_words("acte"))
+MODIFICATION = _key(_json_words("modificationsgenerales"))
+HAS_CREATION = f"({_json_text('acte', '$.creation')} is not null)"
+
+# Creations: the standard phrase "Immatriculation d'une personne morale (B, C, D) suite à création d'un
+# établissement principal" (or "… personne physique …") is a company creation; a secondary
+# establishment or an opening (of a company that already exists) is a new site.
 SIGNAL_TYPE = f"""case
-    when familleavis = 'collective' then case
-        when {NATURE} like '%liquidation%' or {NATURE} like '%insuffisance d_actif%' then 'liquidation'
+    when {FAMILY} = 'collective' then case
+        when {NATURE} like '%liquidation%' or {NATURE} like '%insuffisance_actif%' then 'liquidation'
         when {NATURE} like '%redressement%' then 'receivership'
         when {NATURE} like '%sauvegarde%' then 'safeguard_procedure'
-        when {NATURE} like '%retablissement professionnel%' then 'professional_recovery'
+        when {NATURE} like '%retablissement_professionnel%' then 'professional_recovery'
         when {NATURE} like '%conciliation%' then 'conciliation'
-        when {NATURE} like '%plan de cession%' then 'business_sale'
+        when {NATURE} like '%plan_de_cession%' then 'business_sale'
         else 'receivership' end
-    when familleavis = 'conciliation' then 'conciliation'
-    when familleavis = 'retablissement_professionnel' then 'professional_recovery'
-    when familleavis in ('creation', 'immatriculation') then case
-        when {ACTE} like '%etablissement secondaire%' or {ACTE} like '%creation d_un etablissement%'
-          or {ACTE} like '%ouverture d_un etablissement%' then 'new_site'
+    when {FAMILY} = 'conciliation' then 'conciliation'
+    when {FAMILY} = 'retablissement_professionnel' then 'professional_recovery'
+    when {FAMILY} in ('creation', 'immatriculation') or ({FAMILY} = '' and {HAS_CREATION}) then case
+        when {ACTE} like '%etablissement_principal%' then 'company_creation'
+        when {ACTE} like '%etablissement_secondaire%' or {ACTE} like '%creation_un_etablissement%'
+          or {ACTE} like '%ouverture_un_etablissement%' then 'new_site'
         else 'company_creation' end
-    when familleavis = 'modification' then case
+    when {FAMILY} = 'modification' then case
         when {MODIFICATION} like '%augmentation%capital%' or {MODIFICATION} like '%capital%augment%'
             then 'capital_increase'
-        when {MODIFICATION} like '%transfert%siege%' or {MODIFICATION} like '%siege social%'
+        when {MODIFICATION} like '%transfert%siege%' or {MODIFICATION} like '%siege_social%'
             then 'head_office_transfer'
-        when {MODIFICATION} like '%etablissement secondaire%' then 'new_site'
+        when {MODIFICATION} like '%etablissement_secondaire%' then 'new_site'
         when {MODIFICATION} like '%activite%' then 'new_activity'
-        when {MODIFICATION} similar to '.*(gerant|president|dirigeant|directeur general|administrat).*'
+        when {MODIFICATION} similar to '.*(gerant|president|dirigeant|directeur_general|administrat).*'
             then 'executive_change'
         else 'legal_modification' end
-    when familleavis = 'vente' then 'business_sale'
-    when familleavis = 'dpc' then 'accounts_filed'
-    when familleavis = 'radiation' then 'radiation'
+    when {FAMILY} = 'vente' then 'business_sale'
+    when {FAMILY} = 'dpc' then 'accounts_filed'
+    when {FAMILY} = 'radiation' then 'radiation'
 end"""
 
 DESCRIPTION = f"""left(coalesce({_json_text("jugement", "$.nature")},

@@ -161,6 +161,7 @@ COMPANY_JSON_SPEC = RawSpec(
         Check("src.finances is not null and not json_valid(src.finances)", "bad_json_field", "'finances'"),
     ),
     formats=("jsonl", "json"),
+    document_fields=("finances", "dirigeants"),
 )
 
 

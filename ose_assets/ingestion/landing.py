@@ -1,23 +1,30 @@
 """Land inbox files into the raw tables, once each, reconciling every record.
 
-For each new file: fingerprint (SHA-256 of the content), skip it if that content was already landed
-under any name, stage it (ose_assets.ingestion.readers), validate set-wise, drop exact duplicates
-(same record content earlier in the file or already in the raw table), append the valid records to
-the source's raw table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
+For each inbox entry: skip it when its content was already seen under its inbox path (same size and
+mtime to the second, else same SHA-256: a restored or touched file is not landed again); reject it as
+a file when it cannot be landed at all (ose_assets.ingestion.preflight: links, special files, size,
+empty, binary, unreadable); record it as `duplicate_file` when that content was landed under another
+name; else stage it (ose_assets.ingestion.readers), validate set-wise, drop exact duplicates (same record
+content earlier in the file or already in the raw table), append the valid records to the source's raw
+table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
 records_read = records_loaded + records_quarantined + duplicates_dropped. One transaction per file: a
-crash leaves the file either fully landed or not at all. Old files are never re-read.
+crash leaves the file either fully landed or not at all; a parser error rolls the file back and
+rejects it (`unparsable_file`). A rejected file never stops the other files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from ose_assets.ingestion import articles, bodacc, companies, outcomes, signals
+from ose_assets.ingestion import articles, bodacc, companies, outcomes, preflight, signals
+from ose_assets.ingestion.preflight import Limits
 from ose_assets.ingestion.readers import FileFingerprint, fingerprint, stage_file
 from ose_assets.ingestion.spec import RawSpec, ensure_raw_table
 from ose_assets.ingestion.sql import first_reason
@@ -50,23 +57,48 @@ RAW_TABLES = (
 class LandingResult:
     file_path: str
     source: str
-    file_hash: str
-    status: str  # 'loaded', 'duplicate_file' or 'unsupported'
+    file_hash: str | None  # None for a file rejected unopened
+    status: str  # 'loaded', 'duplicate_file' or 'rejected'
     records_read: int = 0
     records_loaded: int = 0
     records_quarantined: int = 0
     duplicates_dropped: int = 0
+    reason_code: str | None = None  # why a file was rejected (ose_assets.ingestion.preflight)
+    reason_detail: str | None = None
+
+
+MANIFEST_COLUMNS = {
+    "file_path": "VARCHAR",
+    "source": "VARCHAR",
+    "file_hash": "VARCHAR",
+    "size_bytes": "BIGINT",
+    "records_read": "BIGINT",
+    "records_loaded": "BIGINT",
+    "records_quarantined": "BIGINT",
+    "duplicates_dropped": "BIGINT",
+    "ingested_at": "TIMESTAMP",
+    "file_modified_at": "TIMESTAMP",
+    "file_format": "VARCHAR",
+    "encoding": "VARCHAR",
+    "raw_table": "VARCHAR",
+    "status": "VARCHAR",
+    "duplicate_of": "VARCHAR",
+    "reason_code": "VARCHAR",
+    "reason_detail": "VARCHAR",
+    "inbox_path": "VARCHAR",
+}
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw")
-    con.execute(
-        f"""create table if not exists {MANIFEST_TABLE} (
-            file_path VARCHAR, source VARCHAR, file_hash VARCHAR, size_bytes BIGINT, records_read BIGINT,
-            records_loaded BIGINT, records_quarantined BIGINT, duplicates_dropped BIGINT,
-            ingested_at TIMESTAMP, file_modified_at TIMESTAMP, file_format VARCHAR, encoding VARCHAR,
-            raw_table VARCHAR, status VARCHAR, duplicate_of VARCHAR)"""
-    )
+    columns = ", ".join(f"{name} {kind}" for name, kind in MANIFEST_COLUMNS.items())
+    con.execute(f"create table if not exists {MANIFEST_TABLE} ({columns})")
+    # Warehouses from before reason_code / inbox_path: add them, inbox_path taken from the old paths.
+    present = {row[0] for row in con.execute(f"describe {MANIFEST_TABLE}").fetchall()}
+    for name in MANIFEST_COLUMNS.keys() - present:
+        con.execute(f"alter table {MANIFEST_TABLE} add column {name} {MANIFEST_COLUMNS[name]}")
+    if "inbox_path" not in present:
+        con.execute(f"update {MANIFEST_TABLE} set inbox_path = regexp_extract(file_path, '/inbox/(.*)$', 1)")
     con.execute(
         f"""create table if not exists {QUARANTINE_TABLE} (
             source VARCHAR, source_file VARCHAR, file_hash VARCHAR, record_number BIGINT, raw_record VARCHAR,
@@ -75,80 +107,154 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def inbox_files(inbox_dir: Path) -> list[tuple[str, Path]]:
-    """(source, path) of every complete file in the inbox, in name order per source.
+    """(source, path) of every entry of the inbox but folders, in path order per source.
 
-    Hidden files and in-progress names (`.part`, `.tmp`, see model_config automation) are skipped.
+    Hidden names and in-progress names (`.part`, `.tmp`, see model_config automation) are skipped.
+    Symlinks (to files or folders), FIFOs and devices are listed, never followed: landing rejects them.
     """
     in_progress = tuple(
         model_config().get("automation", {}).get("inbox_in_progress_suffixes", [".part", ".tmp"])
     )
+
+    def walk(folder: str):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") or entry.name.endswith(in_progress):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk(entry.path)
+            else:
+                yield Path(entry.path)
+
     return [
         (source, path)
         for source in INBOX_SOURCES
         if (inbox_dir / source).is_dir()
-        for path in sorted((inbox_dir / source).rglob("*"))
-        if path.is_file() and not path.name.startswith(".") and not path.name.endswith(in_progress)
+        for path in sorted(walk(str(inbox_dir / source)))
     ]
 
 
-def land_inbox(con: duckdb.DuckDBPyConnection, inbox_dir: Path, today: dt.date) -> list[LandingResult]:
-    """Land every new inbox file; files already in the manifest (same path, size and mtime) are skipped."""
+def land_inbox(
+    con: duckdb.DuckDBPyConnection, inbox_dir: Path, today: dt.date, limits: Limits | None = None
+) -> list[LandingResult]:
+    """Land every new inbox file; a file whose content was already seen under its name is skipped."""
     ensure_tables(con)
+    limits = limits or Limits.from_settings()
     return [
         result
         for source, path in inbox_files(inbox_dir)
-        if (result := land_file(con, path, source, today)) is not None
+        if (result := land_file(con, path, source, today, inbox_dir, limits)) is not None
     ]
 
 
 def land_file(
-    con: duckdb.DuckDBPyConnection, path: Path, source: str, today: dt.date
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: str,
+    today: dt.date,
+    inbox_dir: Path | None = None,
+    limits: Limits | None = None,
 ) -> LandingResult | None:
+    """Land one inbox entry (or reject it, see ose_assets.ingestion.preflight); None when already seen.
+
+    Seen = a manifest row for the same inbox path with the same size and mtime to the second (a tar or
+    rsync restore keeps whole seconds), or with the same content hash (the file is then not landed
+    again, and its new mtime recorded so that the next run does not re-read it).
+    """
     ensure_tables(con)
-    stat = path.stat()
-    modified_at = dt.datetime.fromtimestamp(stat.st_mtime)
+    inbox_dir = inbox_dir or path.parent.parent
+    limits = limits or Limits.from_settings()
+    info = path.lstat()
+    entry = _Entry(path, source, path.relative_to(inbox_dir).as_posix(), info.st_size, info.st_mtime)
     if con.execute(
-        f"select count(*) from {MANIFEST_TABLE} "
-        "where file_path = ? and size_bytes = ? and file_modified_at = ?",
-        [str(path), stat.st_size, modified_at],
+        f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and size_bytes = ? "
+        "and date_trunc('second', file_modified_at) = date_trunc('second', ?)",
+        [entry.inbox_path, entry.size_bytes, entry.modified_at],
     ).fetchone()[0]:
         return None
+    if rejection := preflight.check_path(path, inbox_dir, limits):
+        return _record(con, entry, _rejected(entry, None, rejection))
     fp = fingerprint(path)
+    seen = con.execute(
+        f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and file_hash = ?",
+        [entry.inbox_path, fp.file_hash],
+    ).fetchone()[0]
+    if seen:
+        con.execute(
+            f"update {MANIFEST_TABLE} set file_modified_at = ? where inbox_path = ? and file_hash = ?",
+            [entry.modified_at, entry.inbox_path, fp.file_hash],
+        )
+        return None
+    if rejection := preflight.check_content(path, fp.file_format):
+        return _record(con, entry, _rejected(entry, fp.file_hash, rejection), fp)
+    previous = con.execute(
+        f"select file_path from {MANIFEST_TABLE} where file_hash = ? and status = 'loaded' limit 1",
+        [fp.file_hash],
+    ).fetchone()
+    if previous:
+        result = LandingResult(str(path), source, fp.file_hash, "duplicate_file")
+        return _record(con, entry, result, fp, duplicate_of=previous[0])
+    try:
+        spec = SPEC_RESOLVERS[source](fp)
+        rejection = (
+            preflight.Rejection("unsupported_file", f"unrecognised {fp.file_format} file for source {source}")
+            if spec is None or fp.file_format not in spec.formats
+            else preflight.check_columns(fp, spec)
+        )
+    except Exception as error:
+        if not preflight.is_file_error(error):
+            raise
+        rejection = preflight.Rejection("unparsable_file", preflight.error_detail(error))
+    if rejection:
+        return _record(con, entry, _rejected(entry, fp.file_hash, rejection), fp)
     ingested_at = dt.datetime.now()
-    spec = SPEC_RESOLVERS[source](fp)
     con.execute("begin transaction")
     try:
-        previous = con.execute(
-            f"select file_path from {MANIFEST_TABLE} where file_hash = ? and status = 'loaded' limit 1",
-            [fp.file_hash],
-        ).fetchone()
-        if previous:
-            result = LandingResult(str(path), source, fp.file_hash, "duplicate_file")
-        elif spec is None or fp.file_format not in spec.formats:
-            result = _quarantine_whole_file(con, fp, source, ingested_at)
-        else:
-            stage_file(con, fp, spec.fields, spec.labels)
-            result = _land_staged(con, fp, source, spec, today, ingested_at)
-        con.execute(
-            f"insert into {MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                str(path),
-                source,
-                fp.file_hash,
-                fp.size_bytes,
-                result.records_read,
-                result.records_loaded,
-                result.records_quarantined,
-                result.duplicates_dropped,
-                ingested_at,
-                modified_at,
-                fp.file_format,
-                fp.encoding,
-                spec.table if spec else None,
-                result.status,
-                previous[0] if previous else None,
-            ],
-        )
+        stage_file(con, fp, spec.fields, spec.labels)
+        result = _land_staged(con, fp, source, preflight.with_limits(spec, limits), today, ingested_at)
+        _cap_quarantined_records(con, fp.file_hash)
+        _insert_manifest(con, entry, result, fp, ingested_at, raw_table=spec.table)
+        con.execute("commit")
+    except Exception as error:
+        con.execute("rollback")
+        if not preflight.is_file_error(error):
+            raise
+        rejection = preflight.Rejection("unparsable_file", preflight.error_detail(error))
+        return _record(con, entry, _rejected(entry, fp.file_hash, rejection), fp, raw_table=spec.table)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    path: Path
+    source: str
+    inbox_path: str  # relative to the inbox: what identifies the file across copies and restores
+    size_bytes: int
+    mtime: float
+
+    @property
+    def modified_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.mtime)
+
+
+def _rejected(entry: _Entry, file_hash: str | None, rejection: preflight.Rejection) -> LandingResult:
+    return LandingResult(
+        str(entry.path),
+        entry.source,
+        file_hash,
+        "rejected",
+        reason_code=rejection.reason_code,
+        reason_detail=rejection.reason_detail,
+    )
+
+
+def _record(con, entry: _Entry, result: LandingResult, fp=None, **extra) -> LandingResult:
+    """Write the manifest row of a file that lands no record (rejected, duplicate_file)."""
+    con.execute("begin transaction")
+    try:
+        _insert_manifest(con, entry, result, fp, dt.datetime.now(), **extra)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -156,18 +262,44 @@ def land_file(
     return result
 
 
-def _quarantine_whole_file(con, fp: FileFingerprint, source: str, ingested_at) -> LandingResult:
+def _insert_manifest(
+    con, entry: _Entry, result: LandingResult, fp, ingested_at, raw_table=None, duplicate_of=None
+) -> None:
+    row = {
+        "file_path": str(entry.path),
+        "source": entry.source,
+        "file_hash": result.file_hash,
+        "size_bytes": entry.size_bytes,
+        "records_read": result.records_read,
+        "records_loaded": result.records_loaded,
+        "records_quarantined": result.records_quarantined,
+        "duplicates_dropped": result.duplicates_dropped,
+        "ingested_at": ingested_at,
+        "file_modified_at": entry.modified_at,
+        "file_format": fp.file_format if fp else None,
+        "encoding": fp.encoding if fp else None,
+        "raw_table": raw_table,
+        "status": result.status,
+        "duplicate_of": duplicate_of,
+        "reason_code": result.reason_code,
+        "reason_detail": result.reason_detail,
+        "inbox_path": entry.inbox_path,
+    }
     con.execute(
-        f"insert into {QUARANTINE_TABLE} values (?, ?, ?, 0, null, 'unsupported_file', ?, ?)",
-        [
-            source,
-            str(fp.path),
-            fp.file_hash,
-            f"unrecognised {fp.file_format} file for source {source}",
-            ingested_at,
-        ],
+        f"insert into {MANIFEST_TABLE} ({', '.join(row)}) values ({', '.join('?' for _ in row)})",
+        list(row.values()),
     )
-    return LandingResult(str(fp.path), source, fp.file_hash, "unsupported", 1, 0, 1, 0)
+
+
+def _cap_quarantined_records(con, file_hash: str) -> None:
+    """Cut this file's quarantined raw records to QUARANTINE_RECORD_CHARS (an over-long field can be
+    megabytes; the reason detail names it and its length)."""
+    cap = preflight.QUARANTINE_RECORD_CHARS
+    con.execute(
+        f"""update {QUARANTINE_TABLE} set raw_record = left(raw_record, {cap}) || ' [cut at {cap} characters]'
+        where file_hash = ? and length(raw_record) > {cap}""",
+        [file_hash],
+    )
 
 
 def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt.date, ingested_at):
@@ -229,6 +361,21 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
         records_quarantined=rejected + quarantined,
         duplicates_dropped=duplicates,
     )
+
+
+def rejected_files(con: duckdb.DuckDBPyConnection, inbox_dir: Path) -> pl.DataFrame:
+    """Inbox files whose latest manifest row is `rejected` and that are still in the inbox (a removed or
+    corrected file no longer counts)."""
+    ensure_tables(con)
+    latest = con.execute(
+        f"""select inbox_path, reason_code, reason_detail, ingested_at from {MANIFEST_TABLE}
+        where inbox_path is not null
+        qualify row_number() over (partition by inbox_path order by ingested_at desc) = 1
+            and status = 'rejected'
+        order by inbox_path"""
+    ).pl()
+    present = [os.path.lexists(inbox_dir / path) for path in latest["inbox_path"]]
+    return latest.filter(pl.Series(present, dtype=pl.Boolean))
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[tuple]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import duckdb
 
+from ose_assets.ingestion.labels import label_key_sql
 from ose_assets.ingestion.spec import Check, RawSpec, date_checks, ensure_raw_table, siren_checks
 from ose_assets.ingestion.sql import clean_text, parse_date, siren_digits
 from ose_assets.warehouse import replace_table
 
 TABLE = "normalized.outcomes"
-STATUS_KEY = "regexp_replace(lower(strip_accents(" + clean_text("f.status") + ")), '[^a-z]+', '_', 'g')"
+STATUS_KEY = label_key_sql(clean_text("f.status"))
 
 OUTCOME_SPEC = RawSpec(
     table="raw.outcome_records",

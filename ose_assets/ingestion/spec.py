@@ -10,6 +10,9 @@ import duckdb
 from ose_assets.ingestion.readers import FieldMap
 from ose_assets.ingestion.sql import clean_text, siren_reason
 
+# Business events (signals, BODACC, articles, CRM opportunities) dated earlier are data errors.
+EARLIEST_DATE = "1900-01-01"
+
 
 @dataclasses.dataclass(frozen=True)
 class Check:
@@ -30,6 +33,8 @@ class RawSpec:
     checks: tuple[Check, ...]  # in order; the first failing rule gives the reason
     formats: tuple[str, ...] = ("csv", "jsonl", "json", "parquet")
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)  # CSV header label -> field
+    # Fields holding a body or a JSON sub-document: limited by OSE_MAX_DOCUMENT_CHARS, not the field limit.
+    document_fields: tuple[str, ...] = ()
 
 
 def siren_checks(column: str, field: str) -> tuple[Check, ...]:
@@ -42,7 +47,8 @@ def siren_checks(column: str, field: str) -> tuple[Check, ...]:
 
 
 def date_checks(column: str, field: str, *, required: bool, event: bool) -> tuple[Check, ...]:
-    """Unparsable dates; missing ones if `required`; for events, dates after the ingestion day."""
+    """Unparsable dates; missing ones if `required`; for events, dates after the ingestion day or before
+    EARLIEST_DATE (company dates are not bounded: a few real companies are older)."""
     detail = f"'{field}: ' || coalesce(src.\"{field}\", '<empty>')"
     given = clean_text(f'src."{field}"')
     checks = [Check(f"{column} is null and {given} is not null", "bad_date", detail)]
@@ -50,6 +56,7 @@ def date_checks(column: str, field: str, *, required: bool, event: bool) -> tupl
         checks.append(Check(f"{column} is null", "missing_date", detail))
     if event:
         checks.append(Check(f"cast({column} as date) > today", "future_date", detail))
+        checks.append(Check(f"cast({column} as date) < date '{EARLIEST_DATE}'", "implausible_date", detail))
     return tuple(checks)
 
 

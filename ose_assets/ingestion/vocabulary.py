@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ose_assets.ingestion.labels import label_key, label_key_sql
 from ose_assets.ingestion.sql import quote_literal
 from ose_assets.settings import model_config
 
@@ -30,17 +31,15 @@ LABELS_FR = {
 }
 
 
-def type_key(expr: str) -> str:
-    """Spelling-insensitive key: `Levée de fonds` -> `levee_de_fonds`."""
-    return rf"trim(regexp_replace(lower(strip_accents(trim({expr}))), '[^a-z0-9]+', '_', 'g'), '_')"
-
-
 def signal_type_sql(expr: str) -> str:
-    """The vocabulary signal_type of a feed's type text (a vocabulary key or an alias), else NULL."""
-    mapping = {key: key for key in model_config()["signal_types"]}
-    mapping.update(model_config()["ingestion"].get("signal_type_aliases", {}))
+    """The vocabulary signal_type of a feed's type text (a vocabulary key or an alias), else NULL.
+
+    Both sides go through label_key: `Offre d’emploi` and the alias `offre_emploi` meet."""
+    mapping = {label_key(key): key for key in model_config()["signal_types"]}
+    aliases = model_config()["ingestion"].get("signal_type_aliases", {})
+    mapping.update({label_key(alias): key for alias, key in aliases.items()})
     whens = " ".join(f"when {quote_literal(k)} then {quote_literal(v)}" for k, v in mapping.items())
-    return f"case {type_key(expr)} {whens} end"
+    return f"case {label_key_sql(expr)} {whens} end"
 
 
 def vocabulary_values() -> str:
