@@ -31,6 +31,8 @@ class OSESettings(BaseSettings):
     data_dir: Path = REPO_ROOT / "data"
     reference_dir: Path = REPO_ROOT / "data" / "reference"
     api_key: str | None = None
+    # Largest request body the API reads on /api/v1 (bytes); a larger one is 413. 1,000 SIRENs take ~16 KB.
+    api_max_body_bytes: int = 1_000_000
     # Exact TreeSHAP for every company by default (the API then answers every lookup from a stored response).
     # A number caps it to the ranked companies plus that many top scores, the rest approximate (explained
     # exactly on request): for models far bigger than the default, where exact TreeSHAP of 1,000,000

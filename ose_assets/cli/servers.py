@@ -10,6 +10,9 @@ from pathlib import Path
 
 from ose_assets.cli.common import settings_for
 
+# uvicorn's log levels (`ose api --log-level`).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
 
 def ui(args: argparse.Namespace) -> None:
     settings = settings_for(args)
@@ -24,7 +27,7 @@ def api(args: argparse.Namespace) -> None:
     settings = settings_for(args)
     from ose_assets.api.server import serve
 
-    serve(host=args.host, port=args.port, settings=settings, workers=args.workers)
+    serve(host=args.host, port=args.port, settings=settings, workers=args.workers, log_level=args.log_level)
 
 
 def register(add_command) -> None:
@@ -38,3 +41,9 @@ def register(add_command) -> None:
         if name == "api":
             # One process per core: a worker answers a lookup on one core (≈1,000 req/s each).
             sub.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+            sub.add_argument(
+                "--log-level",
+                choices=LOG_LEVELS,
+                default="info",
+                help="uvicorn's log level: 'info' logs every request (access log), 'warning' only problems",
+            )
