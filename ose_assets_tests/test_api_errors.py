@@ -144,7 +144,9 @@ def test_siren_digits_ascii_after_documented_normalisation(client, served):
     for value in (arabic_indic, siren[:8] + "\u0669", siren[:8] + "\u00b9", siren[:8] + "x"):
         body = assert_error_shape(client.get(f"/api/v1/score/{value}"), 422, "invalid_siren")
         assert "only digits 0-9" in body["message"], value
-        batch = assert_error_shape(client.post("/api/v1/score", json={"sirens": [value]}), 422, "invalid_siren")
+        batch = assert_error_shape(
+            client.post("/api/v1/score", json={"sirens": [value]}), 422, "invalid_siren"
+        )
         assert batch["details"][0]["message"] == body["message"]
 
 

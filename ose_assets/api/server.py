@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
 import uvicorn
 
 from ose_assets.api.app import create_app
+from ose_assets.api.export import read_only_serving
 from ose_assets.settings import OSESettings
+
 
 def app_from_environment():
     """App factory for uvicorn's worker processes (settings from OSE_* variables)."""
@@ -20,10 +21,7 @@ def serving_summary(path: Path) -> str:
     """'as of 2026-11-23, model version 3 (xgboost), 20,000 companies' of the serving copy at `path`."""
     if not path.is_file():
         return f"no serving copy yet at {path} (run `ose run`): /api/v1 answers 503 until one is published"
-    # ATTACH on a private in-memory database, like the API's reader: nothing is cached by path.
-    with duckdb.connect(":memory:") as con:
-        quoted = str(path).replace("'", "''")
-        con.execute(f"attach '{quoted}' as serving (read_only)")
+    with read_only_serving(path) as con:
         as_of, version, kind, companies = con.execute(
             "select as_of_date, model_version, model_kind, scored_companies from serving.served_model"
         ).fetchone()

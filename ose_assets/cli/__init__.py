@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ose_assets.cli import bench, inspect, pipeline, servers
+from ose_assets.cli import bench, inspect, pipeline, ranking, servers
 
-MODULES = (pipeline, servers, inspect, bench)
+MODULES = (pipeline, servers, inspect, ranking, bench)
 
 
 def main(argv: list[str] | None = None) -> None:
