@@ -134,8 +134,14 @@ def test_siren_digits_ascii_after_documented_normalisation(client, served):
     siren = served[1]["siren"][0]
     full_width = siren.translate({ord("0") + d: 0xFF10 + d for d in range(10)})
     arabic_indic = siren.translate({ord("0") + d: 0x0660 + d for d in range(10)})
-    accepted = [siren, f"{siren[:3]} {siren[3:6]} {siren[6:]}", f"{siren[:3]}.{siren[3:6]}.{siren[6:]}",
-                f"{siren[:3]}\u00a0{siren[3:]}", full_width, f"{full_width[:3]}\u3000{full_width[3:]}"]  # fmt: skip
+    accepted = [
+        siren,
+        f"{siren[:3]} {siren[3:6]} {siren[6:]}",
+        f"{siren[:3]}.{siren[3:6]}.{siren[6:]}",
+        f"{siren[:3]}\u00a0{siren[3:]}",  # no-break space
+        full_width,
+        f"{full_width[:3]}\u3000{full_width[3:]}",  # ideographic space
+    ]
     for value in accepted:
         response = client.get(f"/api/v1/score/{value}")
         assert response.status_code == 200 and response.json()["siren"] == siren, value

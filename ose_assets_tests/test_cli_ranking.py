@@ -89,8 +89,9 @@ def test_top_unknown_filter_values_fail_listing_the_accepted_ones(ose):
     assert code == 1 and "unknown NAF section 'Z'" in err
 
 
-@pytest.mark.parametrize(("lang", "header", "other"), [("fr", "Raison principale", "Top reason"),
-                                                        ("en", "Top reason", "Raison principale")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lang", "header", "other"), [("fr", "Raison principale", "Top reason"), ("en", "Top reason", "Raison")]
+)
 def test_top_table_fits_the_terminal_in_one_language_with_names_and_full_reasons(
     ose, served, monkeypatch, lang, header, other
 ):
@@ -104,7 +105,8 @@ def test_top_table_fits_the_terminal_in_one_language_with_names_and_full_reasons
     assert top["region_name"] in out and top["siren"] in out
     with duckdb.connect(str(served[0].serving_path), read_only=True) as con:
         reason = con.execute(
-            f"select reason_{lang} from score_reasons where siren = ? and direction = 'up' and reason_rank = 1",
+            f"select reason_{lang} from score_reasons "
+            "where siren = ? and direction = 'up' and reason_rank = 1",
             [top["siren"]],
         ).fetchone()[0]
     start = next(line for line in lines if header in line).index(header)

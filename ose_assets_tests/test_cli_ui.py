@@ -91,7 +91,8 @@ def test_ctrl_c_to_the_process_group_stops_every_process_of_ose_ui_within_10_s(t
 def test_paused_starts_schedules_and_the_sensor_stopped(paused, status):
     script = (
         "from ose_assets.automation.schedules import SCHEDULES; "
-        "from ose_assets.automation.sensors import SENSORS; print(sorted({d.default_status.value for d in [*SCHEDULES, *SENSORS]}))"
+        "from ose_assets.automation.sensors import SENSORS; "
+        "print(sorted({d.default_status.value for d in [*SCHEDULES, *SENSORS]}))"
     )
     env = {name: value for name, value in os.environ.items() if name != "OSE_AUTOMATION_PAUSED"}
     env["OSE_AUTOMATION_PAUSED"] = paused

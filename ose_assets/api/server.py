@@ -1,4 +1,4 @@
-"""Run the API with uvicorn: `ose api [--host 127.0.0.1] [--port 8000] [--log-level info] [--data-dir DIR]`."""
+"""Run the API with uvicorn: `ose api [--host H] [--port P] [--workers N] [--log-level L] [--data-dir D]`."""
 
 from __future__ import annotations
 

@@ -76,7 +76,8 @@ def ranking(settings: OSESettings, region: str | None, naf_section: str | None, 
         frame = con.execute(
             f"""
             select c.rank, c.siren, c.name, c.score, c.band, c.region_code, c.region_name, c.naf_code,
-                   trim(c.naf_label) as naf_label, c.naf_section, r.{reason} as top_reason, r.evidence as top_reason_evidence
+                   trim(c.naf_label) as naf_label, c.naf_section,
+                   r.{reason} as top_reason, r.evidence as top_reason_evidence
             from {SCHEMA}.company_scores c
             left join {SCHEMA}.score_reasons r
               on r.siren = c.siren and r.direction = 'up' and r.reason_rank = 1
