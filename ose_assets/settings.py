@@ -32,6 +32,11 @@ class OSESettings(BaseSettings):
     data_dir: Path = REPO_ROOT / "data"
     reference_dir: Path = REPO_ROOT / "data" / "reference"
     api_key: str | None = None
+    # Largest request body the API reads on /api/v1 (bytes); a larger one is 413. 1,000 SIRENs take ~16 KB.
+    api_max_body_bytes: int = 1_000_000
+    # Schedules and the inbox sensor start STOPPED (`ose ui --paused`) instead of RUNNING, unless their state
+    # was set in the Dagster UI (the instance remembers it).
+    automation_paused: bool = False
     # Exact TreeSHAP for every company by default (the API then answers every lookup from a stored response).
     # A number caps it to the ranked companies plus that many top scores, the rest approximate (explained
     # exactly on request): for models far bigger than the default, where exact TreeSHAP of 1,000,000
@@ -108,6 +113,11 @@ class OSESettings(BaseSettings):
 def model_config() -> dict[str, Any]:
     """Modelling configuration: signal vocabulary, weights, half-lives, hyperparameters, thresholds."""
     return yaml.safe_load(MODEL_CONFIG_PATH.read_text(encoding="utf-8"))
+
+
+def automation_default_status(status_enum):
+    """RUNNING, or STOPPED when OSE_AUTOMATION_PAUSED is set: the default status of schedules and sensors."""
+    return status_enum.STOPPED if OSESettings().automation_paused else status_enum.RUNNING
 
 
 def today_paris() -> dt.date:

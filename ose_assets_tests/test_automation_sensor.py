@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from ose_assets.automation.inbox_watch import InboxCursor, file_sha256, scan_inbox
@@ -180,3 +183,44 @@ def test_cursor_is_what_was_seen_not_a_clock(inbox):
     assert stored == scan.cursor
     assert stored.files["signals/signals.jsonl"].mtime_ns == 0
     assert stored.seen_hashes == {file_sha256(path)}
+
+
+# ---- cold start ------------------------------------------------------------------------------------
+def ingest(inbox: Path) -> None:
+    """Land the inbox into the data root's warehouse, as the raw_inbox asset does."""
+    from ose_assets.ingestion.landing import land_inbox
+
+    settings = OSESettings(data_dir=inbox.parent)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        assert land_inbox(con, inbox, today_paris())
+
+
+def test_cold_start_on_an_already_ingested_inbox_requests_no_run(inbox, ticker):
+    land(inbox, "signals/signals.jsonl", '{"siren": "552100554", "type": "fundraising"}\n')
+    land(inbox, "signals/more.jsonl", '{"siren": "356000000", "type": "hiring"}\n')
+    ingest(inbox)
+    message = skip_message(ticker.tick())  # no cursor yet: the daemon's first tick
+    assert "2 file(s) with content already seen" in message
+    assert not ticker.tick().run_requests
+    # A file that arrives afterwards is new.
+    land(inbox, "signals/late.jsonl", '{"siren": "552100554", "type": "hiring"}\n')
+    assert len(ticker.tick().run_requests) == 1
+
+
+def test_cold_start_waits_while_a_run_holds_the_warehouse(inbox, ticker):
+    land(inbox, "signals/signals.jsonl", '{"siren": "552100554", "type": "fundraising"}\n')
+    ingest(inbox)
+    warehouse = OSESettings(data_dir=inbox.parent).warehouse_path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); "
+         "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        first = ticker.tick()
+        assert "warehouse is busy" in skip_message(first) and first.cursor is None
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "1 file(s) with content already seen" in skip_message(ticker.tick())

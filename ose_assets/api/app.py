@@ -2,20 +2,26 @@
 
 import datetime as dt
 import hmac
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Security
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from stdnum import exceptions as stdnum_errors
-from stdnum.fr import siren as stdnum_siren
+from fastapi_offline import FastAPIOffline
+from stdnum import luhn
 
 from ose_assets.api import queries
+from ose_assets.api.errors import (
+    ApiException,
+    BodyGuard,
+    excerpt,
+    install_error_handlers,
+    reject_unknown_query_parameters,
+)
 from ose_assets.api.reader import ServingStore, ServingUnavailable, ServingVersion
 from ose_assets.api.schemas import (
     ApiError,
@@ -30,15 +36,15 @@ from ose_assets.settings import OSESettings, model_config
 
 API_PREFIX = "/api/v1"
 MAX_TOP = 100
+# Invalid SIRENs of a batch listed in the 422's details (each quoted as a short excerpt).
+MAX_INVALID_LISTED = 100
 
 Lang = Annotated[Literal["fr", "en"], Query(description="language of the reasons (French by default)")]
-
-
-class ApiException(Exception):
-    def __init__(self, status_code: int, error: str, message: str, **extra) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.body = ApiError(error=error, message=message, **extra)
+# A SIREN is normalised before it is checked: full-width digits and dot (U+FF10-FF19, U+FF0E) become ASCII,
+# then spaces of any kind (U+0020, no-break, ideographic...) and dots are removed.
+FULL_WIDTH = {0xFF10 + digit: ord("0") + digit for digit in range(10)} | {0xFF0E: ord(".")}
+SIREN_SEPARATORS = re.compile(r"[\s.]+")
+ASCII_DIGITS = re.compile(r"[0-9]*")
 
 
 def _error_responses(*codes: int) -> dict:
@@ -46,16 +52,21 @@ def _error_responses(*codes: int) -> dict:
 
 
 def normalise_siren(value: str) -> str:
-    """The 9-digit SIREN (spaces and dots removed), or a 422 that says what is wrong with it."""
-    compact = stdnum_siren.compact(value)
-    try:
-        return stdnum_siren.validate(compact)
-    except stdnum_errors.InvalidLength:  # before InvalidFormat, its base class
-        message = f"SIREN {value!r} must have 9 digits, it has {len(compact)}"
-    except stdnum_errors.InvalidFormat:
-        message = f"SIREN {value!r} must contain only digits (spaces are allowed between groups)"
-    except stdnum_errors.InvalidChecksum:
-        message = f"SIREN {value!r} fails the Luhn checksum: a digit is wrong or swapped"
+    """The 9-digit SIREN, or a 422 that says what is wrong with it.
+
+    Normalisation (docs/api_spec.md): full-width forms to ASCII, then spaces and dots removed. What remains
+    must be exactly nine ASCII digits 0-9 (other digits, e.g. Arabic-Indic or superscripts, are refused)
+    with a valid Luhn checksum.
+    """
+    compact = SIREN_SEPARATORS.sub("", value.translate(FULL_WIDTH))
+    if not ASCII_DIGITS.fullmatch(compact):
+        message = f"SIREN {excerpt(value)} must contain only digits 0-9 (spaces and dots are allowed)"
+    elif len(compact) != 9:
+        message = f"SIREN {excerpt(value)} must have 9 digits, it has {len(compact)}"
+    elif not luhn.is_valid(compact):
+        message = f"SIREN {excerpt(value)} fails the Luhn checksum: a digit is wrong or swapped"
+    else:
+        return compact
     raise ApiException(422, "invalid_siren", message)
 
 
@@ -71,31 +82,16 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
             await run_in_threadpool(store.current)
         yield
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets bundled in fastapi-offline (under /static-offline-docs), no CDN.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="OSE — Opportunity Scoring Engine API",
         version="1",
         description="Scores, reasons and rankings of French companies, read from the OSE serving copy. "
         "See docs/api_spec.md.",
     )
-
-    @app.exception_handler(ApiException)
-    async def api_exception(_: Request, exc: ApiException) -> JSONResponse:
-        headers = {"WWW-Authenticate": "ApiKey"} if exc.status_code == 401 else None
-        return JSONResponse(exc.body.model_dump(exclude_none=True), exc.status_code, headers=headers)
-
-    @app.exception_handler(ServingUnavailable)
-    async def unavailable(_: Request, exc: ServingUnavailable) -> JSONResponse:
-        return JSONResponse(
-            ApiError(error="serving_unavailable", message=str(exc)).model_dump(exclude_none=True), 503
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
-        message = "; ".join(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in details)
-        body = ApiError(error="invalid_request", message=message, details=details)
-        return JSONResponse(body.model_dump(exclude_none=True), 422)
+    install_error_handlers(app)
+    app.add_middleware(BodyGuard, prefix=API_PREFIX, max_bytes=settings.api_max_body_bytes)
 
     async def current() -> ServingVersion:
         # On the event loop when the file is unchanged (a stat: no thread hop per request); opening a newly
@@ -138,7 +134,9 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         )
 
     router = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(require_api_key)], responses=_error_responses(401, 422, 503)
+        prefix=API_PREFIX,
+        dependencies=[Depends(require_api_key), Depends(reject_unknown_query_parameters)],
+        responses=_error_responses(401, 422, 503),
     )
 
     @router.get(
@@ -173,7 +171,9 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
             version.responses.update({(number, lang): body})
         return body
 
-    @router.post("/score", response_model=BatchResponse, tags=["scores"])
+    @router.post(
+        "/score", response_model=BatchResponse, responses=_error_responses(400, 413), tags=["scores"]
+    )
     def score_batch(body: BatchRequest, version: Current, lang: Lang = "fr") -> dict:
         """The same payload for up to 1,000 SIRENs, plus the valid SIRENs that are not scored."""
         numbers, invalid = [], []
@@ -181,13 +181,17 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
             try:
                 numbers.append(normalise_siren(value))
             except ApiException as error:
-                invalid.append({"siren": value, "message": error.body.message})
+                shown = value if len(value) <= 60 else excerpt(value)
+                invalid.append({"siren": shown, "message": error.body.message})
         if invalid:
             raise ApiException(
                 422,
                 "invalid_siren",
-                f"{len(invalid)} invalid SIREN(s): " + "; ".join(item["message"] for item in invalid[:5]),
-                details=invalid,
+                f"{len(invalid)} invalid SIREN(s)"
+                + (f" (the first {MAX_INVALID_LISTED} listed)" if len(invalid) > MAX_INVALID_LISTED else "")
+                + ": "
+                + "; ".join(item["message"] for item in invalid[:5]),
+                details=invalid[:MAX_INVALID_LISTED],
             )
         payloads, not_found = queries.score_payloads(version, list(dict.fromkeys(numbers)), lang)
         return {

@@ -24,10 +24,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
-from ose_assets.scoring.responses import response_column
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import TOP_REASONS, explain
+from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
+from ose_assets.scoring.responses import response_column
 
 SCHEMA = "serving"
 # Rankings computed from one serving file never change: keep this many per file version.

@@ -119,6 +119,31 @@ def _preview(paths: Iterable[str], limit: int = 5) -> str:
     return shown if len(paths) <= limit else f"{shown}, … (+{len(paths) - limit})"
 
 
+def landed_hashes(warehouse_path: Path) -> frozenset[str] | None:
+    """Content hashes in raw.manifest (what ingestion already landed or rejected): the sensor's first cursor,
+    so a cold start does not ask to rescore files already ingested. Empty without a warehouse or manifest;
+    None while a run holds the warehouse (read-only opens are refused then): try again next tick.
+
+    The read-only connection is held for one small query; the run's DuckDB resource retries a locked file.
+    """
+    import duckdb
+
+    if not warehouse_path.is_file():
+        return frozenset()
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            exists = con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'manifest'"
+            ).fetchone()[0]
+            if not exists:
+                return frozenset()
+            return frozenset(
+                row[0] for row in con.execute("select distinct file_hash from raw.manifest").fetchall()
+            )
+    except duckdb.IOException:  # locked by a run writing it
+        return None
+
+
 def is_in_progress(path: Path, suffixes: Iterable[str]) -> bool:
     return path.name.startswith(".") or path.suffix in set(suffixes)
 

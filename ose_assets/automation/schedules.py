@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from ose_assets.jobs import full_refresh_job, rescoring_job
-from ose_assets.settings import PARIS, model_config
+from ose_assets.settings import PARIS, automation_default_status, model_config
 from ose_assets.warehouse import AS_OF_TAG
 
 _AUTOMATION = model_config()["automation"]
@@ -25,7 +25,7 @@ def as_of_run_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     job=rescoring_job,
     cron_schedule=_AUTOMATION["nightly_rescoring_cron"],
     execution_timezone=PARIS.key,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=automation_default_status(dg.DefaultScheduleStatus),
     description="Rescore every company as of the scheduled date with the current champion (no retraining).",
 )
 def ose_nightly_rescoring(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -37,7 +37,7 @@ def ose_nightly_rescoring(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     job=full_refresh_job,
     cron_schedule=_AUTOMATION["weekly_retraining_cron"],
     execution_timezone=PARIS.key,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=automation_default_status(dg.DefaultScheduleStatus),
     description="Rebuild the training set, retrain, apply the promotion rule, then rescore as of the date.",
 )
 def ose_weekly_retraining(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

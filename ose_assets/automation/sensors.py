@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from ose_assets.automation.inbox_watch import InboxCursor, scan_inbox
+from ose_assets.automation.inbox_watch import InboxCursor, landed_hashes, scan_inbox
 from ose_assets.jobs import rescoring_job
 from ose_assets.resources import DataRootResource
-from ose_assets.settings import model_config, today_paris
+from ose_assets.settings import automation_default_status, model_config, today_paris
 from ose_assets.warehouse import AS_OF_TAG
 
 INBOX_FILES_TAG = "ose/inbox_files"
@@ -15,14 +15,24 @@ INBOX_FILES_TAG = "ose/inbox_files"
     name="ose_inbox_sensor",
     job=rescoring_job,
     minimum_interval_seconds=model_config()["automation"]["inbox_sensor_interval_seconds"],
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=automation_default_status(dg.DefaultSensorStatus),
     description=(
         "Watches OSE_DATA_DIR/inbox/{companies,signals,bodacc,articles} and requests one ose_rescoring "
-        "run per batch of files whose content was never seen. Never opens the warehouse."
+        "run per batch of files whose content was never seen (on its first tick, the contents already in "
+        "raw.manifest count as seen). Opens the warehouse only then, read-only, for one query."
     ),
 )
 def ose_inbox_sensor(context: dg.SensorEvaluationContext, data_root: DataRootResource):
-    scan = scan_inbox(data_root.settings.inbox_dir, InboxCursor.from_json(context.cursor))
+    settings = data_root.settings
+    previous = InboxCursor.from_json(context.cursor)
+    if context.cursor is None:
+        # First tick: start from what ingestion already landed, not from an empty memory.
+        landed = landed_hashes(settings.warehouse_path)
+        if landed is None:
+            busy = "First tick: the warehouse is busy (a run is writing it); reading raw.manifest next tick"
+            return dg.SensorResult(skip_reason=dg.SkipReason(busy))
+        previous = InboxCursor(seen_hashes=landed)
+    scan = scan_inbox(settings.inbox_dir, previous)
     cursor = scan.cursor.to_json()
     summary = scan.summary()
     if not scan.new_files:

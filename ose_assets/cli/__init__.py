@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ose_assets.cli import bench, inspect, pipeline, servers, track_record
+from ose_assets.cli import bench, inspect, pipeline, ranking, servers, track_record
 
-MODULES = (pipeline, servers, inspect, track_record, bench)
+MODULES = (pipeline, servers, inspect, ranking, track_record, bench)
 
 
 def main(argv: list[str] | None = None) -> None:

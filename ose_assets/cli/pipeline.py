@@ -6,8 +6,9 @@ import argparse
 import datetime as dt
 import sys
 
+from ose_assets.cli import ranking
 from ose_assets.cli.common import settings_for
-from ose_assets.settings import OSESettings, today_paris
+from ose_assets.settings import today_paris
 
 
 def generate(args: argparse.Namespace) -> None:
@@ -52,7 +53,7 @@ def demo(args: argparse.Namespace) -> None:
     args.as_of = None
     if not run(args):
         sys.exit(1)
-    print_top_opportunities(settings)
+    ranking.print_top_opportunities(settings)
     print(
         "\nWhere to look next:\n"
         f"  Dagster UI : ose ui --data-dir {settings.data_dir}   (then http://127.0.0.1:3000)\n"
@@ -62,24 +63,6 @@ def demo(args: argparse.Namespace) -> None:
         f"  Serving    : duckdb -readonly {settings.serving_path}\n"
         f"  REST API   : ose api --data-dir {settings.data_dir}   (then http://127.0.0.1:8000/docs)"
     )
-
-
-def print_top_opportunities(settings: OSESettings) -> None:
-    import duckdb
-
-    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
-        top = con.execute(
-            """
-            select segment_rank as "#", siren, name, score, band, region_code as region,
-                   naf_section as naf, top_reasons_fr as pourquoi
-            from top_opportunities where segment = 'overall' order by segment_rank
-            """
-        ).pl()
-    import polars as pl
-
-    with pl.Config(tbl_rows=10, tbl_width_chars=200, fmt_str_lengths=90, tbl_hide_dataframe_shape=True):
-        print("\nTop 10 opportunities")
-        print(top)
 
 
 def register(add_command) -> None:

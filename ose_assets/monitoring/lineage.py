@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -177,8 +181,12 @@ def lineage_chain(
     client,
     as_of: dt.date | None = None,
     registered_model_name: str = REGISTERED_MODEL_NAME,
+    run_state: Callable[[str], str | None] | None = None,
 ) -> str:
-    """Markdown chain of the latest monitored scoring run (or the latest one of `as_of`)."""
+    """Markdown chain of the latest monitored scoring run (or the latest one of `as_of`).
+
+    `run_state(dagster_run_id)` says how the Dagster run ended ("succeeded in 39.0 s"), when known;
+    otherwise the chain gives the run's duration at the time its row was recorded."""
     if not table_exists(con, RUNS_TABLE):
         return "No scoring run recorded yet (monitoring.runs is missing): materialize the monitoring group."
     where, params = ("where as_of_date = ?", [as_of]) if as_of else ("", [])
@@ -189,7 +197,13 @@ def lineage_chain(
         return f"No scoring run recorded{f' as of {as_of}' if as_of else ''} in monitoring.runs."
     run = runs.row(0, named=True)
     manifest = json.loads(run["input_manifest"] or "[]")
-    duration = "" if run["duration_seconds"] is None else f" ({run['duration_seconds']:.1f} s so far)"
+    state = run_state(run["dagster_run_id"]) if run_state else None
+    if state is not None:
+        duration = f" ({state})"
+    elif run["duration_seconds"] is not None:
+        duration = f" ({run['duration_seconds']:.1f} s into the run when its scores were recorded)"
+    else:
+        duration = ""
     lines = [
         f"## Scoring run as of {run['as_of_date']}",
         f"- scores: {run['scored_companies']:,} companies in {SCORES_TABLE}, scored at {run['scored_at']}",
@@ -270,5 +284,26 @@ def explain_run(settings: OSESettings, as_of: dt.date | None = None) -> str:
         client = MlflowClient(
             tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
         )
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return lineage_chain(con, client, as_of)
+    with ExitStack() as stack:
+        instance = None
+        if (settings.dagster_home / "dagster.yaml").is_file():
+            import dagster as dg
+
+            instance = stack.enter_context(dg.DagsterInstance.from_config(str(settings.dagster_home)))
+        con = stack.enter_context(duckdb.connect(str(settings.warehouse_path), read_only=True))
+        return lineage_chain(con, client, as_of, run_state=instance and partial(dagster_run_state, instance))
+
+
+def dagster_run_state(instance, run_id: str) -> str | None:
+    """'succeeded in 39.0 s', 'failed after 12.3 s', 'started, running for 8.0 s' (None: run unknown)."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    stats = instance.get_run_stats(run_id)
+    status = run.status.value.lower()
+    if stats.start_time is None:
+        return status
+    if run.is_finished and stats.end_time is not None:
+        verb = "succeeded in" if status == "success" else f"{status} after"
+        return f"{verb} {stats.end_time - stats.start_time:.1f} s"
+    return f"{status}, running for {time.time() - stats.start_time:.1f} s"
