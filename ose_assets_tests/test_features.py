@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ose_assets.features import assets as feature_assets
-from ose_assets.features import compute
 from ose_assets.features.catalog import (
     ARTICLES_EVIDENCE,
     FEATURE_CATALOG,
@@ -256,23 +255,6 @@ def test_window_boundaries_are_calendar_months(con):
     add_signal(con, "000000001", dt.date(2023, 6, 30), "hiring")  # 12 months before: outside 12m
     row = features(con)["000000001"]
     assert (row["signals_3m"], row["signals_6m"], row["signals_12m"]) == (1, 2, 2)
-
-
-def test_packed_window_counts_fill_their_fields_and_refuse_overflow(con, monkeypatch):
-    # 2-bit fields: 3 signals fill every field of the window counts without touching the next one.
-    monkeypatch.setattr(compute, "FIELD_BITS", 2)
-    monkeypatch.setattr(compute, "MAX_COUNT", 3)
-    add_company(con, "000000001")
-    for age in (10, 20, 30):
-        add_signal(con, "000000001", days_before(age), "layoffs")
-    row = features(con)["000000001"]
-    assert [row[f"signals_{w}"] for w in WINDOW_MONTHS] == [3, 3, 3]
-    assert [row[f"negative_signals_{w}"] for w in WINDOW_MONTHS] == [3, 3, 3]
-    assert [row[f"funding_signals_{w}"] for w in WINDOW_MONTHS] == [0, 0, 0]
-    assert (row["layoffs_count_12m"], row["positive_signals_12m"], row["momentum_3m_vs_9m"]) == (3, 0, 1.0)
-    add_signal(con, "000000001", days_before(40), "layoffs")
-    with pytest.raises(duckdb.InvalidInputException, match="raise FIELD_BITS"):
-        features(con)
 
 
 def test_diversity(con):

@@ -3,8 +3,7 @@
 features_query(spine) is the only code path: scoring passes a spine with one as_of_date, training
 passes monthly snapshots. Every record is joined to a spine row only when dated at or before that
 row's as_of_date, so nothing known later can leak into a row. Signals are aggregated twice per
-(siren, as_of_date): over all history, and over the last 12 months with the window counts packed into
-a few integer sums (see FIELD_BITS).
+(siren, as_of_date): over all history, and over the last 12 months.
 """
 
 from __future__ import annotations
@@ -70,10 +69,14 @@ def _is_signal_count(f: Feature) -> bool:
     return f.source == SIGNALS and f.dtype == "int" and f.family in ("volume", "positive", "red_flag")
 
 
-def _count(f: Feature) -> str:
-    condition = _type_filter(f.evidence_signal_types)
+def _count(f: Feature, read_window: str) -> str:
+    """Count of f's signal types in f's window, over rows already limited to `read_window`."""
+    conditions = [_type_filter(f.evidence_signal_types)]
+    if f.window != read_window:
+        conditions.append(_window_filter(f.window, "event_date"))
+    conditions = [c for c in conditions if c != "true"]
     # count_if, not count(*) FILTER: DuckDB slices every aggregate input per FILTER clause.
-    return f"count_if({condition}) as {f.name}" if condition != "true" else f"count(*) as {f.name}"
+    return f"count_if({' and '.join(conditions)}) as {f.name}" if conditions else f"count(*) as {f.name}"
 
 
 def _latest(name: str) -> str:
@@ -93,93 +96,20 @@ def _history_aggregates() -> list[str]:
         f"count_if({_type_filter((RADIATION_TYPE,))}) as radiation_count",
         # Unknown types index past the end of the lists: NULL, which sum() skips.
         f"sum({weight} * pow(0.5, (as_of_date - event_date) / {half_life})) as decayed_signal_intensity",
-        *(_count(f) for f in FEATURE_CATALOG if _is_signal_count(f) and f.window == "all"),
+        *(_count(f, "all") for f in FEATURE_CATALOG if _is_signal_count(f) and f.window == "all"),
     ]
-
-
-# The window counts (~30 per company) are packed: each is a FIELD_BITS-bit field of a HUGEINT word,
-# and a signal adds to every word a constant that depends only on its type and window bucket, read
-# from a list. A few sums then replace ~30 count_if per signal, with less aggregate state per company
-# (what the build spends its time on); the fields are unpacked on the one row per company.
-FIELD_BITS = 21
-FIELDS_PER_HALF = 3  # 63 bits: a word is unpacked as two BIGINT halves, HUGEINT shifts being slow
-FIELDS_PER_WORD = 2 * FIELDS_PER_HALF  # 126 of the 127 value bits of a signed HUGEINT
-MAX_COUNT = 2**FIELD_BITS - 1  # no field overflows into the next while a group has no more rows
-# A signal of the last 12 months is in bucket i when its shortest window is WINDOWS_BY_LENGTH[i].
-WINDOWS_BY_LENGTH = tuple(sorted(WINDOW_MONTHS, key=WINDOW_MONTHS.get))
-
-
-def _window_counts() -> list[Feature]:
-    return [f for f in FEATURE_CATALOG if _is_signal_count(f) and f.window != "all"]
-
-
-def _words() -> int:
-    return -(-len(_window_counts()) // FIELDS_PER_WORD)
-
-
-def _bucket(date_column: str) -> str:
-    whens = " ".join(
-        f"when {_window_filter(w, date_column)} then {i}" for i, w in enumerate(WINDOWS_BY_LENGTH)
-    )
-    return f"case {whens} end"
-
-
-def _increments(word: int) -> str:
-    """HUGEINT list indexed by type_id * len(WINDOWS_BY_LENGTH) + bucket + 1: what one signal adds to
-    `word`. The last type_id, for types unknown to the vocabulary, only counts in every-type counts."""
-    names = list(signal_types())
-    fields = _window_counts()[word * FIELDS_PER_WORD : (word + 1) * FIELDS_PER_WORD]
-    values = []
-    for type_id in range(len(names) + 1):
-        for bucket in range(len(WINDOWS_BY_LENGTH)):
-            value = 0
-            for offset, f in enumerate(fields):
-                counted = set(f.evidence_signal_types) >= set(names) or (
-                    type_id < len(names) and names[type_id] in f.evidence_signal_types
-                )
-                if counted and bucket <= WINDOWS_BY_LENGTH.index(f.window):
-                    value += 1 << (offset * FIELD_BITS)
-            values.append(str(value))
-    return f"([{', '.join(values)}]::hugeint[])"
 
 
 def _window_aggregates() -> list[str]:
     """Features over the last 12 months only: volumes, diversity."""
-    key = f"type_id * {len(WINDOWS_BY_LENGTH)} + bucket + 1"
     return [
         # Bit sets instead of count(distinct): an order of magnitude cheaper per group.
-        f"bit_or(case when type_id < {len(signal_types())} then 1::ubigint << type_id::ubigint end)"
-        " as signal_type_bits",
-        "bit_or(1::ubigint << (list_position(v.sources, source) - 1)::ubigint) as source_bits",
-        "count(*) as signal_rows",
-        *(f"sum({_increments(word)}[{key}]) as packed_{word}" for word in range(_words())),
+        f"bit_count(bit_or(case when type_id < {len(signal_types())} "
+        "then 1::ubigint << type_id::ubigint end)) as distinct_signal_types_12m",
+        "bit_count(bit_or(1::ubigint << (list_position(v.sources, source) - 1)::ubigint))"
+        " as distinct_sources_12m",
+        *(_count(f, "12m") for f in FEATURE_CATALOG if _is_signal_count(f) and f.window != "all"),
     ]
-
-
-def _halves() -> str:
-    """The packed words as BIGINT halves; an error when a company has more signals than a field holds."""
-    error = f"error('over {MAX_COUNT} signals in 12 months for one company: raise FIELD_BITS')"
-    half_bits = FIELDS_PER_HALF * FIELD_BITS
-    halves = []
-    for word in range(_words()):
-        checked = f"(case when signal_rows <= {MAX_COUNT} then packed_{word} else {error} end)"
-        halves += [
-            f"({checked} & {2**half_bits - 1})::bigint as half_{2 * word}",
-            f"({checked} >> {half_bits})::bigint as half_{2 * word + 1}",
-        ]
-    return ", ".join(halves)
-
-
-def _window_columns() -> list[str]:
-    """The window features, from _halves() and the bit sets."""
-    columns = [
-        "bit_count(signal_type_bits) as distinct_signal_types_12m",
-        "bit_count(source_bits) as distinct_sources_12m",
-    ]
-    for i, f in enumerate(_window_counts()):
-        half, field = divmod(i, FIELDS_PER_HALF)
-        columns.append(f"(half_{half} >> {field * FIELD_BITS}) & {MAX_COUNT} as {f.name}")
-    return columns
 
 
 def _momentum() -> str:
@@ -280,23 +210,15 @@ signal_history as (
 ),
 signal_window as (
     select siren, as_of_date,
-        {", ".join(_window_columns())}
+        {", ".join(_window_aggregates())}
     from (
-        select *, {_halves()}
-        from (
-            select siren, as_of_date,
-                {", ".join(_window_aggregates())}
-            from (
-                select g.siren, d.as_of_date, g.source, {_type_id("g.signal_type")} as type_id,
-                    {_bucket("g.event_date")} as bucket
-                from normalized.signals g
-                join as_of_dates d
-                    on {_on_or_before("g.event_date")} and {_after("g.event_date", "start_12m")}
-            )
-            cross join source_vocabulary v
-            group by siren, as_of_date
-        )
+        select g.siren, d.as_of_date, g.event_date, g.source, {_type_id("g.signal_type")} as type_id,
+            {", ".join(f"d.start_{w}" for w in WINDOW_MONTHS)}
+        from normalized.signals g
+        join as_of_dates d on {_on_or_before("g.event_date")} and {_after("g.event_date", "start_12m")}
     )
+    cross join source_vocabulary v
+    group by siren, as_of_date
 ),
 -- one link per (article, company), when confident enough
 links as (
