@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ose_assets.features import assets as feature_assets
-from ose_assets.features import compute
 from ose_assets.features.catalog import (
     ARTICLES_EVIDENCE,
     FEATURE_CATALOG,
@@ -21,6 +20,7 @@ from ose_assets.features.catalog import (
     categorical_feature_names,
     data_dictionary_section,
     feature_names,
+    lookback_months,
     model_feature_names,
     signal_types,
 )
@@ -229,6 +229,24 @@ def test_recency(con):
     assert row["days_since_last_article"] == 5
 
 
+def test_history_before_the_lookback_is_nothing_within_it(con):
+    """Training and scoring see one window: a record older than the lookback reads as no record."""
+    start = AS_OF - relativedelta(months=lookback_months())
+    add_company(con, "000000001")
+    add_signal(con, "000000001", start, "fundraising")  # the day the lookback starts after: outside
+    add_article(con, "000000001", start)
+    add_company(con, "000000002")
+    add_signal(con, "000000002", start + dt.timedelta(days=1), "fundraising")  # first day inside
+    add_article(con, "000000002", start + dt.timedelta(days=1))
+    rows = features(con)
+    outside, inside = rows["000000001"], rows["000000002"]
+    for name in ("days_since_last_signal", "days_since_last_positive_signal", "days_since_last_article"):
+        assert outside[name] is None
+        assert inside[name] == (AS_OF - start).days - 1
+    assert (outside["last_signal_date"], outside["latest_article_event_type"]) == (None, None)
+    assert (outside["decayed_signal_intensity"], inside["decayed_signal_intensity"] > 0) == (0, True)
+
+
 def test_volume_windows_and_families(con):
     add_company(con, "000000001")
     for age, kind in [
@@ -258,23 +276,6 @@ def test_window_boundaries_are_calendar_months(con):
     assert (row["signals_3m"], row["signals_6m"], row["signals_12m"]) == (1, 2, 2)
 
 
-def test_packed_window_counts_fill_their_fields_and_refuse_overflow(con, monkeypatch):
-    # 2-bit fields: 3 signals fill every field of the window counts without touching the next one.
-    monkeypatch.setattr(compute, "FIELD_BITS", 2)
-    monkeypatch.setattr(compute, "MAX_COUNT", 3)
-    add_company(con, "000000001")
-    for age in (10, 20, 30):
-        add_signal(con, "000000001", days_before(age), "layoffs")
-    row = features(con)["000000001"]
-    assert [row[f"signals_{w}"] for w in WINDOW_MONTHS] == [3, 3, 3]
-    assert [row[f"negative_signals_{w}"] for w in WINDOW_MONTHS] == [3, 3, 3]
-    assert [row[f"funding_signals_{w}"] for w in WINDOW_MONTHS] == [0, 0, 0]
-    assert (row["layoffs_count_12m"], row["positive_signals_12m"], row["momentum_3m_vs_9m"]) == (3, 0, 1.0)
-    add_signal(con, "000000001", days_before(40), "layoffs")
-    with pytest.raises(duckdb.InvalidInputException, match="raise FIELD_BITS"):
-        features(con)
-
-
 def test_diversity(con):
     add_company(con, "000000001")
     add_signal(con, "000000001", days_before(5), "hiring", "france_travail")
@@ -291,9 +292,10 @@ def test_decayed_intensity_uses_config_weights_and_half_lives(con):
     types = signal_types()
     add_signal(con, "000000001", days_before(0), "fundraising")
     add_signal(con, "000000001", days_before(types["hiring"]["half_life_days"]), "hiring")
-    add_signal(con, "000000001", days_before(2 * types["liquidation"]["half_life_days"]), "liquidation")
+    add_signal(con, "000000001", days_before(2 * types["conciliation"]["half_life_days"]), "conciliation")
+    add_signal(con, "000000001", AS_OF - relativedelta(months=lookback_months()), "liquidation")  # before it
     expected = (
-        types["fundraising"]["weight"] + types["hiring"]["weight"] / 2 + types["liquidation"]["weight"] / 4
+        types["fundraising"]["weight"] + types["hiring"]["weight"] / 2 + types["conciliation"]["weight"] / 4
     )
     assert features(con)["000000001"]["decayed_signal_intensity"] == pytest.approx(expected)
 
@@ -303,16 +305,28 @@ def test_red_flags_and_closed(con):
     add_company(con, "000000002", closed_date=days_before(1), is_active=False)
     add_company(con, "000000003", closed_date=AS_OF + dt.timedelta(days=1), is_active=False)
     add_company(con, "000000004", closed_date=None, is_active=False, record_date=days_before(30))
-    add_signal(con, "000000001", days_before(900), "safeguard_procedure")
+    add_signal(con, "000000001", days_before(900), "safeguard_procedure")  # before the lookback
     add_signal(con, "000000001", days_before(100), "receivership")
     add_signal(con, "000000001", days_before(50), "radiation")
     add_signal(con, "000000001", days_before(20), "layoffs")
     add_signal(con, "000000001", days_before(10), "conciliation")  # negative, not a red flag
     add_article(con, "000000001", days_before(3), "layoffs", polarity=-1)
+    # Procedures and removals older than the lookback still gate rankings; the other red-flag features
+    # (counts, recency, has_red_flag) only read the lookback.
+    add_company(con, "000000005")
+    add_signal(con, "000000005", days_before(900), "liquidation")
+    add_signal(con, "000000005", days_before(800), "radiation")
     rows = features(con)
+    old = rows["000000005"]
+    assert (old["has_collective_procedure"], old["is_radiated"], old["has_red_flag"]) == (True, True, False)
+    assert (old["collective_procedure_count"], old["red_flag_count"], old["days_since_last_red_flag"]) == (
+        0,
+        0,
+        None,
+    )
     one = rows["000000001"]
-    assert (one["collective_procedure_count"], one["has_collective_procedure"]) == (2, True)
-    assert (one["red_flag_count"], one["has_red_flag"], one["is_radiated"]) == (3, True, True)
+    assert (one["collective_procedure_count"], one["has_collective_procedure"]) == (1, True)
+    assert (one["red_flag_count"], one["has_red_flag"], one["is_radiated"]) == (2, True, True)
     assert (one["layoffs_count_12m"], one["negative_press_count_12m"]) == (1, 1)
     assert one["days_since_last_red_flag"] == 50
     assert [rows[s]["is_closed"] for s in ("000000001", "000000002", "000000003", "000000004")] == [
@@ -513,8 +527,9 @@ def test_records_after_as_of_change_nothing(
 
 
 def _in_window(window: str, event: dt.date) -> bool:
-    if window in WINDOW_MONTHS:
-        return event > AS_OF - relativedelta(months=WINDOW_MONTHS[window])
+    months = lookback_months() if window == "lookback" else WINDOW_MONTHS.get(window)
+    if months is not None:
+        return event > AS_OF - relativedelta(months=months)
     return window == "all"
 
 

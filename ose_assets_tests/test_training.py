@@ -11,6 +11,8 @@ from ose_assets.settings import model_config
 from ose_assets.training.snapshots import (
     TRAINING_SET_TABLE,
     build_training_set,
+    history_start,
+    months_before,
     plan_splits,
     snapshot_dates,
 )
@@ -26,6 +28,33 @@ def test_snapshot_grid_is_month_ends_with_complete_horizon():
     assert all((d + dt.timedelta(days=1)).day == 1 for d in dates)
     assert all(d + dt.timedelta(days=HORIZON) <= dt.date(2025, 6, 30) for d in dates)
     assert dates == sorted(set(dates))
+
+
+def test_snapshots_need_a_full_lookback_of_history(tmp_path):
+    """A snapshot exists only when its lookback (features.lookback_months) starts on or after the first
+    record: earlier ones would see a shorter history than scoring does."""
+    as_of = dt.date(2025, 6, 30)
+    everything = snapshot_dates(as_of, 24, HORIZON)
+    kept = snapshot_dates(as_of, 24, HORIZON, start=dt.date(2024, 3, 1), lookback=12)
+    # 2025-02-28 - 12 months = 2024-02-28: its lookback starts on 2024-02-29, before the history.
+    assert kept == [d for d in everything if d >= dt.date(2025, 3, 31)] == [dt.date(2025, 3, 31)]
+    assert snapshot_dates(as_of, 24, HORIZON, start=dt.date(2024, 2, 29), lookback=12)[0] == dt.date(
+        2025, 2, 28
+    )
+    assert months_before(dt.date(2025, 2, 28), 12) == dt.date(2024, 2, 28)
+    assert months_before(dt.date(2024, 3, 31), 1) == dt.date(2024, 2, 29)
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    make_normalized(con, companies=10)
+    first_signal = con.execute("select min(event_date) from normalized.signals").fetchone()[0]
+    assert history_start(con) == first_signal
+    con.execute(
+        "insert into normalized.articles (article_id, published_date) values ('a', ?::date - 1)",
+        [first_signal],
+    )
+    assert history_start(con) == first_signal - dt.timedelta(days=1)
+    con.execute("delete from normalized.signals; delete from normalized.articles")
+    assert history_start(con) is None
 
 
 def test_time_split_is_ordered_and_purged():

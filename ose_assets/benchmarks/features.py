@@ -1,6 +1,7 @@
 """Benchmark: features.company_features against bare DuckDB GROUP BYs over the same signals.
 
     /usr/bin/time -v python -m ose_assets.benchmarks.features --companies 1000000 --signals 20000000
+    ose bench features --repeat 3 --compare /work/main/ose_assets/features/compute.py
 
 Generates synthetic normalized tables in a temporary DuckDB file (5 years of history, 10% of signals
 dated after the as-of date; signals stored in ingestion's order: event_date, siren, signal_id), then
@@ -10,16 +11,22 @@ times, in one run each, two bare GROUP BYs per company written to a table:
 - reference: recency, 3/6/12-month counts, distinct signal types and red-flag count, the query whose
   time ../shared/REFERENCE.md section 7 gives (~4 s on 2 cores at 1,000,000 / 20,000,000);
 
-then build_company_features and the UI profile. Prints wall and CPU seconds of each, the ratios of the
-build to each bare GROUP BY, and the peak resident memory of the generation and, apart, of the timed
-queries (on Linux the peak is reset in between, which /usr/bin/time then reports too).
+then build_company_features (--repeat times) and the UI profile. Prints wall and CPU seconds of each
+(medians of the repeats), the ratios of the build to each bare GROUP BY, and the peak resident memory of
+the generation and, apart, of the timed queries (on Linux the peak is reset in between, which
+/usr/bin/time then reports too).
+
+--compare PATH side by side: the build of another copy of features/compute.py (e.g. another checkout's)
+is timed alternately with this one's on the same data, and the two tables are compared row for row.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -170,6 +177,36 @@ def timed(label: str, fn) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def load_compute(path: Path):
+    """Another copy of ose_assets/features/compute.py as a module (it imports the installed catalog)."""
+    spec = importlib.util.spec_from_file_location("ose_bench_compared_compute", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def timed_builds(con: duckdb.DuckDBPyConnection, repeat: int, compared) -> dict[str, tuple[float, float]]:
+    """Median (wall, cpu) of `repeat` builds of this checkout's features and, alternately before each,
+    of `compared`'s (its table kept as bench_compared_features). This checkout's table is built last."""
+    builds = {}
+    if compared is not None:
+
+        def build_compared() -> None:
+            compared.build_company_features(con, AS_OF)
+            con.execute("create or replace table bench_compared_features as from features.company_features")
+
+        builds["compared"] = build_compared
+    builds["this"] = lambda: build_company_features(con, AS_OF)
+    times = {label: [] for label in builds}
+    for run in range(repeat):
+        for label, build in builds.items():
+            times[label].append(timed(f"build_company_features, {label} ({run + 1}/{repeat})", build))
+    return {
+        label: (statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs))
+        for label, runs in times.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,7 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--companies", type=int, default=1_000_000)
     parser.add_argument("--signals", type=int, default=20_000_000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="builds timed (medians printed)")
+    parser.add_argument("--compare", type=Path, help="another features/compute.py to time side by side")
     args = parser.parse_args(argv)
+    compared = load_compute(args.compare) if args.compare else None
     with tempfile.TemporaryDirectory(prefix="ose_bench_") as tmp:
         con = duckdb.connect(str(Path(tmp) / "bench.duckdb"), config={"threads": args.threads})
         timed(
@@ -192,7 +232,22 @@ def main(argv: list[str] | None = None) -> None:
             "bare GROUP BY, REFERENCE.md s7 (recency + 3/6/12m counts + distinct types + red flags)",
             lambda: reference_group_by(con),
         )
-        build = timed("build_company_features", lambda: build_company_features(con, AS_OF))
+        builds = timed_builds(con, args.repeat, compared)
+        build = builds["this"]
+        print(f"build_company_features, median of {args.repeat}: {build[0]:.2f} s (cpu {build[1]:.2f} s)")
+        if compared is not None:
+            other = builds["compared"]
+            print(
+                f"build_company_features of {args.compare}, median of {args.repeat}: {other[0]:.2f} s "
+                f"(cpu {other[1]:.2f} s); this / compared: {build[0] / other[0]:.2f} "
+                f"(cpu {build[1] / other[1]:.2f})"
+            )
+            this_table, other_table = "features.company_features", "bench_compared_features"
+            differing = con.execute(
+                f"select count(*) from ((from {this_table} except all from {other_table})"
+                f" union all (from {other_table} except all from {this_table}))"
+            ).fetchone()[0]
+            print(f"rows differing between the two tables: {differing:,}")
         profile = timed("feature profile (UI metadata)", lambda: feature_profile(con))
         rows = con.execute("select count(*) from features.company_features").fetchone()[0]
         columns = len(con.execute("describe features.company_features").fetchall())

@@ -18,10 +18,11 @@ ARTICLES = "normalized.articles, normalized.article_companies"
 COMPANIES = "normalized.companies"
 ARTICLES_EVIDENCE = ("__articles__",)
 
-# Windows: trailing calendar months ending at the as-of date (inclusive), every record up to the
-# as-of date ('all'), or the company record in force at the as-of date ('as_of').
+# Windows: trailing calendar months ending at the as-of date (inclusive), the lookback shared by
+# training and scoring ('lookback', model_config features.lookback_months), every record up to the as-of
+# date ('all': only the ranking gates), or the company record in force at the as-of date ('as_of').
 WINDOW_MONTHS = {"3m": 3, "6m": 6, "12m": 12}
-WINDOWS = (*WINDOW_MONTHS, "all", "as_of")
+WINDOWS = (*WINDOW_MONTHS, "lookback", "all", "as_of")
 DTYPES = ("int", "float", "bool", "category", "date")
 
 # French collective insolvency procedures (Livre VI du Code de commerce); radiation is a red flag too
@@ -56,14 +57,21 @@ def signal_types() -> dict[str, dict]:
     return model_config()["signal_types"]
 
 
+def lookback_months() -> int:
+    """Months of history every history-based feature reads (model_config features.lookback_months)."""
+    months = int(model_config()["features"]["lookback_months"])
+    if months < max(WINDOW_MONTHS.values()):
+        raise ValueError(f"features.lookback_months ({months}) is shorter than the 12-month window counts")
+    return months
+
+
 def _types(predicate) -> tuple[str, ...]:
     return tuple(name for name, spec in signal_types().items() if predicate(spec))
 
 
 def _window_phrase(window: str) -> str:
-    return {"all": "up to the as-of date"}.get(
-        window, f"in the {WINDOW_MONTHS.get(window)} months up to the as-of date"
-    )
+    months = lookback_months() if window == "lookback" else WINDOW_MONTHS.get(window)
+    return {"all": "up to the as-of date"}.get(window, f"in the {months} months up to the as-of date")
 
 
 def _build_catalog() -> list[Feature]:
@@ -78,9 +86,10 @@ def _build_catalog() -> list[Feature]:
         return Feature(
             name,
             "int",
-            "all",
+            "lookback",
             "recency",
-            f"Days from the latest {what} to the as-of date (0 = that day); null when there is none.",
+            f"Days from the latest {what} to the as-of date (0 = that day); null when there is none "
+            f"{_window_phrase('lookback')}.",
             source,
             0,
             None,
@@ -140,10 +149,11 @@ def _build_catalog() -> list[Feature]:
         Feature(
             "decayed_signal_intensity",
             "float",
-            "all",
+            "lookback",
             "intensity",
-            "Sum over signals up to the as-of date of weight * 0.5^(age_days / half_life_days), weight and "
-            "half-life per signal type from model_config.yaml (negative weights: risk); 0 when none.",
+            f"Sum over signals {_window_phrase('lookback')} of weight * 0.5^(age_days / half_life_days), "
+            "weight and half-life per signal type from model_config.yaml (negative weights: risk); "
+            "0 when none.",
             SIGNALS,
             None,
             None,
@@ -155,16 +165,17 @@ def _build_catalog() -> list[Feature]:
         count(
             "red_flag_count",
             "red-flag signals (collective procedure, radiation)",
-            "all",
+            "lookback",
             red_flags,
             "red_flag",
         ),
         Feature(
             "has_red_flag",
             "bool",
-            "all",
+            "lookback",
             "red_flag",
-            "True when a red-flag signal (collective procedure, radiation) is dated up to the as-of date.",
+            "True when a red-flag signal (collective procedure, radiation) is dated "
+            f"{_window_phrase('lookback')}.",
             SIGNALS,
             None,
             None,
@@ -175,7 +186,7 @@ def _build_catalog() -> list[Feature]:
             "collective_procedure_count",
             "collective-procedure judgments (sauvegarde, redressement, "
             "liquidation, rétablissement professionnel)",
-            "all",
+            "lookback",
             COLLECTIVE_PROCEDURE_TYPES,
             "red_flag",
         ),
@@ -184,7 +195,9 @@ def _build_catalog() -> list[Feature]:
             "bool",
             "all",
             "red_flag",
-            "True when a collective-procedure judgment is dated at or before the as-of date.",
+            "True when a collective-procedure judgment is dated at or before the as-of date, however old "
+            "(a ranking gate, not limited to the lookback; training snapshots see it from the start of "
+            "history only).",
             SIGNALS,
             None,
             None,
@@ -196,7 +209,8 @@ def _build_catalog() -> list[Feature]:
             "bool",
             "all",
             "red_flag",
-            "True when a radiation (removal from the RCS) is published at or before the as-of date.",
+            "True when a radiation (removal from the RCS) is published at or before the as-of date, however "
+            "old (a ranking gate, as has_collective_procedure).",
             SIGNALS,
             None,
             None,
@@ -228,9 +242,9 @@ def _build_catalog() -> list[Feature]:
         Feature(
             "last_signal_date",
             "date",
-            "all",
+            "lookback",
             "recency",
-            "Event date of the latest signal of any type; null when none.",
+            f"Event date of the latest signal of any type {_window_phrase('lookback')}; null when none.",
             SIGNALS,
             None,
             None,
@@ -240,9 +254,9 @@ def _build_catalog() -> list[Feature]:
         Feature(
             "last_positive_signal_date",
             "date",
-            "all",
+            "lookback",
             "recency",
-            "Event date of the latest positive signal; null when none.",
+            f"Event date of the latest positive signal {_window_phrase('lookback')}; null when none.",
             SIGNALS,
             None,
             None,
@@ -252,9 +266,9 @@ def _build_catalog() -> list[Feature]:
         Feature(
             "last_red_flag_date",
             "date",
-            "all",
+            "lookback",
             "red_flag",
-            "Event date of the latest red-flag signal; null when none.",
+            f"Event date of the latest red-flag signal {_window_phrase('lookback')}; null when none.",
             SIGNALS,
             None,
             None,
@@ -291,9 +305,10 @@ def _build_catalog() -> list[Feature]:
         Feature(
             "latest_article_event_type",
             "category",
-            "all",
+            "lookback",
             "press",
-            "Event type (signal_type or 'other') of the latest linked article; null when none.",
+            f"Event type (signal_type or 'other') of the latest linked article {_window_phrase('lookback')}; "
+            "null when none.",
             ARTICLES,
             None,
             None,
@@ -412,8 +427,11 @@ def data_dictionary_section() -> str:
         "`python -m ose_assets.features.catalog`; do not edit by hand.",
         "",
         "Windows: `3m`/`6m`/`12m` = event date after the as-of date minus that many calendar months and at "
-        "or before the as-of date; `all` = every record up to the as-of date; `as_of` = company record in "
-        "force at the as-of date. Press features count articles linked with confidence >= "
+        "or before the as-of date; `lookback` = the same over `features.lookback_months` "
+        f"({lookback_months()}) months, the observation window shared by training and scoring (training "
+        "snapshots exist only where every source's history covers it); `all` = every record up to the "
+        "as-of date (the two ranking gates); `as_of` = company record in force at the as-of date. Press "
+        "features count articles linked with confidence >= "
         f"`press.min_link_confidence` ({model_config()['press']['min_link_confidence']}).",
         "",
         "| column | type | window | family | meaning | source | range | model feature |",

@@ -2,9 +2,9 @@
 
 features_query(spine) is the only code path: scoring passes a spine with one as_of_date, training
 passes monthly snapshots. Every record is joined to a spine row only when dated at or before that
-row's as_of_date, so nothing known later can leak into a row. Signals are aggregated twice per
-(siren, as_of_date): over all history, and over the last 12 months with the window counts packed into
-a few integer sums (see FIELD_BITS).
+row's as_of_date, so nothing known later can leak into a row, and after the start of its lookback
+(features.lookback_months), so training and scoring see the same window of history. Signals are
+aggregated once per (siren, as_of_date) over the lookback; only the two ranking gates read all history.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import datetime as dt
 import duckdb
 
 from ose_assets.features.catalog import (
+    COLLECTIVE_PROCEDURE_TYPES,
     COMPANIES,
     FEATURE_CATALOG,
     FEATURES_BY_NAME,
@@ -21,6 +22,7 @@ from ose_assets.features.catalog import (
     SIGNALS,
     WINDOW_MONTHS,
     Feature,
+    lookback_months,
     signal_types,
 )
 from ose_assets.settings import model_config
@@ -28,6 +30,9 @@ from ose_assets.warehouse import replace_table
 
 FEATURES_TABLE = "features.company_features"
 SQL_TYPES = {"int": "integer", "float": "double", "bool": "boolean", "category": "varchar", "date": "date"}
+# The ranking gates (scoring/ranking.py GATES) read every record up to the as-of date: a collective
+# procedure or a removal does not expire with the lookback.
+GATE_SIGNAL_TYPES = {"has_collective_procedure": COLLECTIVE_PROCEDURE_TYPES, "is_radiated": (RADIATION_TYPE,)}
 
 
 def _literal(value: str) -> str:
@@ -52,6 +57,9 @@ def _type_filter(types: tuple[str, ...]) -> str:
 
 
 def _window_filter(window: str, date_column: str) -> str:
+    """Record dated inside `window`, on rows already limited to the lookback ("true" when no narrower)."""
+    if window == "lookback" or WINDOW_MONTHS.get(window) == lookback_months():
+        return "true"
     return f"{date_column} > start_{window}"
 
 
@@ -71,9 +79,11 @@ def _is_signal_count(f: Feature) -> bool:
 
 
 def _count(f: Feature) -> str:
-    condition = _type_filter(f.evidence_signal_types)
+    """Count of f's signal types in f's window, over rows already limited to the lookback."""
+    conditions = [_type_filter(f.evidence_signal_types), _window_filter(f.window, "event_date")]
+    conditions = [c for c in conditions if c != "true"]
     # count_if, not count(*) FILTER: DuckDB slices every aggregate input per FILTER clause.
-    return f"count_if({condition}) as {f.name}" if condition != "true" else f"count(*) as {f.name}"
+    return f"count_if({' and '.join(conditions)}) as {f.name}" if conditions else f"count(*) as {f.name}"
 
 
 def _latest(name: str) -> str:
@@ -81,133 +91,59 @@ def _latest(name: str) -> str:
     return f"max(case when {condition} then event_date end) as {name}"
 
 
-def _history_aggregates() -> list[str]:
-    """Features over every signal up to the as-of date: recency, decayed intensity, red flags."""
+def _signal_aggregates() -> list[str]:
+    """Signal features over the lookback: recency, decayed intensity, red flags, window volumes, diversity."""
     types = signal_types().values()
     weight = f"[{', '.join(str(float(spec['weight'])) for spec in types)}][type_id + 1]"
     half_life = f"[{', '.join(str(float(spec['half_life_days'])) for spec in types)}][type_id + 1]"
+    in_12m = _window_filter("12m", "event_date")
     return [
         "max(event_date) as last_signal_date",
         _latest("last_positive_signal_date"),
         _latest("last_red_flag_date"),
-        f"count_if({_type_filter((RADIATION_TYPE,))}) as radiation_count",
         # Unknown types index past the end of the lists: NULL, which sum() skips.
         f"sum({weight} * pow(0.5, (as_of_date - event_date) / {half_life})) as decayed_signal_intensity",
-        *(_count(f) for f in FEATURE_CATALOG if _is_signal_count(f) and f.window == "all"),
-    ]
-
-
-# The window counts (~30 per company) are packed: each is a FIELD_BITS-bit field of a HUGEINT word,
-# and a signal adds to every word a constant that depends only on its type and window bucket, read
-# from a list. A few sums then replace ~30 count_if per signal, with less aggregate state per company
-# (what the build spends its time on); the fields are unpacked on the one row per company.
-FIELD_BITS = 21
-FIELDS_PER_HALF = 3  # 63 bits: a word is unpacked as two BIGINT halves, HUGEINT shifts being slow
-FIELDS_PER_WORD = 2 * FIELDS_PER_HALF  # 126 of the 127 value bits of a signed HUGEINT
-MAX_COUNT = 2**FIELD_BITS - 1  # no field overflows into the next while a group has no more rows
-# A signal of the last 12 months is in bucket i when its shortest window is WINDOWS_BY_LENGTH[i].
-WINDOWS_BY_LENGTH = tuple(sorted(WINDOW_MONTHS, key=WINDOW_MONTHS.get))
-
-
-def _window_counts() -> list[Feature]:
-    return [f for f in FEATURE_CATALOG if _is_signal_count(f) and f.window != "all"]
-
-
-def _words() -> int:
-    return -(-len(_window_counts()) // FIELDS_PER_WORD)
-
-
-def _bucket(date_column: str) -> str:
-    whens = " ".join(
-        f"when {_window_filter(w, date_column)} then {i}" for i, w in enumerate(WINDOWS_BY_LENGTH)
-    )
-    return f"case {whens} end"
-
-
-def _increments(word: int) -> str:
-    """HUGEINT list indexed by type_id * len(WINDOWS_BY_LENGTH) + bucket + 1: what one signal adds to
-    `word`. The last type_id, for types unknown to the vocabulary, only counts in every-type counts."""
-    names = list(signal_types())
-    fields = _window_counts()[word * FIELDS_PER_WORD : (word + 1) * FIELDS_PER_WORD]
-    values = []
-    for type_id in range(len(names) + 1):
-        for bucket in range(len(WINDOWS_BY_LENGTH)):
-            value = 0
-            for offset, f in enumerate(fields):
-                counted = set(f.evidence_signal_types) >= set(names) or (
-                    type_id < len(names) and names[type_id] in f.evidence_signal_types
-                )
-                if counted and bucket <= WINDOWS_BY_LENGTH.index(f.window):
-                    value += 1 << (offset * FIELD_BITS)
-            values.append(str(value))
-    return f"([{', '.join(values)}]::hugeint[])"
-
-
-def _window_aggregates() -> list[str]:
-    """Features over the last 12 months only: volumes, diversity."""
-    key = f"type_id * {len(WINDOWS_BY_LENGTH)} + bucket + 1"
-    return [
         # Bit sets instead of count(distinct): an order of magnitude cheaper per group.
-        f"bit_or(case when type_id < {len(signal_types())} then 1::ubigint << type_id::ubigint end)"
-        " as signal_type_bits",
-        "bit_or(1::ubigint << (list_position(v.sources, source) - 1)::ubigint) as source_bits",
-        "count(*) as signal_rows",
-        *(f"sum({_increments(word)}[{key}]) as packed_{word}" for word in range(_words())),
+        f"bit_count(bit_or(case when type_id < {len(signal_types())} and {in_12m} "
+        "then 1::ubigint << type_id::ubigint end)) as distinct_signal_types_12m",
+        f"bit_count(bit_or(case when {in_12m} "
+        "then 1::ubigint << (list_position(v.sources, source) - 1)::ubigint end)) as distinct_sources_12m",
+        *(_count(f) for f in FEATURE_CATALOG if _is_signal_count(f)),
     ]
 
 
-def _halves() -> str:
-    """The packed words as BIGINT halves; an error when a company has more signals than a field holds."""
-    error = f"error('over {MAX_COUNT} signals in 12 months for one company: raise FIELD_BITS')"
-    half_bits = FIELDS_PER_HALF * FIELD_BITS
-    halves = []
-    for word in range(_words()):
-        checked = f"(case when signal_rows <= {MAX_COUNT} then packed_{word} else {error} end)"
-        halves += [
-            f"({checked} & {2**half_bits - 1})::bigint as half_{2 * word}",
-            f"({checked} >> {half_bits})::bigint as half_{2 * word + 1}",
-        ]
-    return ", ".join(halves)
-
-
-def _window_columns() -> list[str]:
-    """The window features, from _halves() and the bit sets."""
-    columns = [
-        "bit_count(signal_type_bits) as distinct_signal_types_12m",
-        "bit_count(source_bits) as distinct_sources_12m",
+def _gate_aggregates() -> list[str]:
+    return [
+        f"bool_or(signal_type in ({', '.join(_literal(t) for t in types)})) as {name}"
+        for name, types in GATE_SIGNAL_TYPES.items()
     ]
-    for i, f in enumerate(_window_counts()):
-        half, field = divmod(i, FIELDS_PER_HALF)
-        columns.append(f"(half_{half} >> {field * FIELD_BITS}) & {MAX_COUNT} as {f.name}")
-    return columns
 
 
 def _momentum() -> str:
-    recent, older = "w.signals_3m / 3.0", "(w.signals_12m - w.signals_3m) / 9.0"
-    return f"case when w.signals_12m > 0 then ({recent} - {older}) / ({recent} + {older}) end"
+    recent, older = "s.signals_3m / 3.0", "(s.signals_12m - s.signals_3m) / 9.0"
+    return f"case when s.signals_12m > 0 then ({recent} - {older}) / ({recent} + {older}) end"
 
 
 def _expressions() -> dict[str, str]:
-    """SQL of every catalog feature over the joined aggregates: h (signal history), w (signals of the
-    last 12 months), p (press), c (company)."""
+    """SQL of every catalog feature over the joined aggregates: s (signals of the lookback), g (ranking
+    gates), p (press), c (company)."""
     days = "date_diff('day', {}, k.as_of_date)"
     exprs = {
-        "days_since_last_signal": days.format("h.last_signal_date"),
-        "days_since_last_positive_signal": days.format("h.last_positive_signal_date"),
-        "days_since_last_red_flag": days.format("h.last_red_flag_date"),
+        "days_since_last_signal": days.format("s.last_signal_date"),
+        "days_since_last_positive_signal": days.format("s.last_positive_signal_date"),
+        "days_since_last_red_flag": days.format("s.last_red_flag_date"),
         "days_since_last_article": days.format("p.last_article_date"),
-        "distinct_signal_types_12m": "coalesce(w.distinct_signal_types_12m, 0)",
-        "distinct_sources_12m": "coalesce(w.distinct_sources_12m, 0)",
-        "decayed_signal_intensity": "coalesce(h.decayed_signal_intensity, 0)",
-        "has_red_flag": "coalesce(h.red_flag_count > 0, false)",
-        "has_collective_procedure": "coalesce(h.collective_procedure_count > 0, false)",
-        "is_radiated": "coalesce(h.radiation_count > 0, false)",
+        "distinct_signal_types_12m": "coalesce(s.distinct_signal_types_12m, 0)",
+        "distinct_sources_12m": "coalesce(s.distinct_sources_12m, 0)",
+        "decayed_signal_intensity": "coalesce(s.decayed_signal_intensity, 0)",
+        "has_red_flag": "coalesce(s.red_flag_count > 0, false)",
+        **{name: f"coalesce(g.{name}, false)" for name in GATE_SIGNAL_TYPES},
         "is_closed": "coalesce(c.closed_date <= k.as_of_date, "
         "not c.is_active and c.closed_date is null and c.record_date <= k.as_of_date, false)",
         "negative_press_count_12m": "coalesce(p.negative_press_count_12m, 0)",
-        "last_signal_date": "h.last_signal_date",
-        "last_positive_signal_date": "h.last_positive_signal_date",
-        "last_red_flag_date": "h.last_red_flag_date",
+        "last_signal_date": "s.last_signal_date",
+        "last_positive_signal_date": "s.last_positive_signal_date",
+        "last_red_flag_date": "s.last_red_flag_date",
         "momentum_3m_vs_9m": _momentum(),
         "articles_3m": "coalesce(p.articles_3m, 0)",
         "articles_12m": "coalesce(p.articles_12m, 0)",
@@ -225,13 +161,7 @@ def _expressions() -> dict[str, str]:
         # Accounts of fiscal year Y are published during Y+1: unknown before then.
         "latest_revenue": "case when c.revenue_year < year(k.as_of_date) then c.revenue end",
     }
-    exprs.update(
-        {
-            f.name: f"coalesce({'h' if f.window == 'all' else 'w'}.{f.name}, 0)"
-            for f in FEATURE_CATALOG
-            if _is_signal_count(f)
-        }
-    )
+    exprs.update({f.name: f"coalesce(s.{f.name}, 0)" for f in FEATURE_CATALOG if _is_signal_count(f)})
     missing = [f.name for f in FEATURE_CATALOG if f.name not in exprs]
     if missing:
         raise ValueError(f"features without an SQL expression: {missing}")
@@ -243,19 +173,21 @@ def features_query(spine: str) -> str:
     FEATURE_CATALOG columns in order.
 
     Records are aggregated per (siren, as_of_date) for every distinct as_of_date of the spine, keeping
-    only those dated at or before it (windowed features: its last 12 months), then joined to the spine.
+    only those dated in its lookback (the ranking gates: at or before it), then joined to the spine.
     The cost follows the number of records times the number of distinct dates, not the spine's size.
     """
     min_confidence = float(model_config()["press"]["min_link_confidence"])
     window_starts = ", ".join(
         f"(as_of_date - interval {months} month)::date as start_{window}"
-        for window, months in WINDOW_MONTHS.items()
+        for window, months in {**WINDOW_MONTHS, "lookback": lookback_months()}.items()
     )
     exprs = _expressions()
     columns = ",\n    ".join(
         f"cast({exprs[f.name]} as {SQL_TYPES[f.dtype]}) as {f.name}" for f in FEATURE_CATALOG
     )
-    in_12m = _window_filter("12m", "a.published_date")
+    in_lookback = _after("a.published_date", "start_lookback")
+    in_3m, in_12m = (_window_filter(w, "a.published_date") for w in ("3m", "12m"))
+    gate_types = ", ".join(_literal(t) for types in GATE_SIGNAL_TYPES.values() for t in types)
     return f"""
 with spine as (
     select siren, cast(as_of_date as date) as as_of_date from ({spine})
@@ -268,35 +200,24 @@ source_vocabulary as (
         else error('distinct_sources_12m supports at most 64 signal sources') end as sources
     from normalized.signals
 ),
-signal_history as (
+signals_in_lookback as (
     select siren, as_of_date,
-        {", ".join(_history_aggregates())}
+        {", ".join(_signal_aggregates())}
     from (
-        select g.siren, d.as_of_date, g.event_date, {_type_id("g.signal_type")} as type_id
+        select g.siren, d.as_of_date, g.event_date, g.source, {_type_id("g.signal_type")} as type_id,
+            {", ".join(f"d.start_{w}" for w in WINDOW_MONTHS)}
         from normalized.signals g
-        join as_of_dates d on {_on_or_before("g.event_date")}
+        join as_of_dates d on {_on_or_before("g.event_date")} and {_after("g.event_date", "start_lookback")}
     )
+    cross join source_vocabulary v
     group by siren, as_of_date
 ),
-signal_window as (
-    select siren, as_of_date,
-        {", ".join(_window_columns())}
-    from (
-        select *, {_halves()}
-        from (
-            select siren, as_of_date,
-                {", ".join(_window_aggregates())}
-            from (
-                select g.siren, d.as_of_date, g.source, {_type_id("g.signal_type")} as type_id,
-                    {_bucket("g.event_date")} as bucket
-                from normalized.signals g
-                join as_of_dates d
-                    on {_on_or_before("g.event_date")} and {_after("g.event_date", "start_12m")}
-            )
-            cross join source_vocabulary v
-            group by siren, as_of_date
-        )
-    )
+gates as (
+    select g.siren, d.as_of_date, {", ".join(_gate_aggregates())}
+    from (select siren, event_date, signal_type from normalized.signals
+          where signal_type in ({gate_types})) g
+    join as_of_dates d on {_on_or_before("g.event_date")}
+    group by g.siren, d.as_of_date
 ),
 -- one link per (article, company), when confident enough
 links as (
@@ -307,21 +228,21 @@ links as (
 press as (
     select l.siren, d.as_of_date,
         max(a.published_date) as last_article_date,
-        count(*) filter (where {_window_filter("3m", "a.published_date")}) as articles_3m,
+        count(*) filter (where {in_3m}) as articles_3m,
         count(*) filter (where {in_12m}) as articles_12m,
         count(*) filter (where {in_12m} and a.polarity > 0) as positive_articles_12m,
         count(*) filter (where {in_12m} and a.polarity < 0) as negative_press_count_12m,
         arg_max(a.event_type, {{'at': a.published_at, 'id': a.article_id}}) as latest_article_event_type
     from links l
     join normalized.articles a on a.article_id = l.article_id
-    join as_of_dates d on {_on_or_before("a.published_date")}
+    join as_of_dates d on {_on_or_before("a.published_date")} and {in_lookback}
     group by l.siren, d.as_of_date
 )
 select k.siren, k.as_of_date,
     {columns}
 from spine k
-left join signal_history h on h.siren = k.siren and h.as_of_date = k.as_of_date
-left join signal_window w on w.siren = k.siren and w.as_of_date = k.as_of_date
+left join signals_in_lookback s on s.siren = k.siren and s.as_of_date = k.as_of_date
+left join gates g on g.siren = k.siren and g.as_of_date = k.as_of_date
 left join press p on p.siren = k.siren and p.as_of_date = k.as_of_date
 left join normalized.companies c on c.siren = k.siren
 """

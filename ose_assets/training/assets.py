@@ -1,14 +1,15 @@
 """training assets: the labelled monthly snapshots the model learns from (logic in snapshots.py)."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ose_assets.features.catalog import lookback_months
 from ose_assets.settings import model_config
 from ose_assets.training.snapshots import (
     SPLITS,
     TRAINING_SET_TABLE,
     build_training_set,
+    history_start,
     plan_splits,
     snapshot_dates,
 )
@@ -33,9 +34,12 @@ def training_set(context: dg.AssetExecutionContext, config: AsOfConfig, warehous
     settings = model_config()["training"]
     as_of = resolve_as_of(context, config.as_of)
     horizon = int(settings["horizon_days"])
-    dates = snapshot_dates(as_of, int(settings["history_months"]), horizon)
-    plan = plan_splits(dates, horizon, int(settings["test_months"]), int(settings["validation_months"]))
+    history_months = int(settings["history_months"])
     with warehouse.get_connection() as con:
+        start = history_start(con)
+        dates = snapshot_dates(as_of, history_months, horizon, start)
+        complete = snapshot_dates(as_of, history_months, horizon)
+        plan = plan_splits(dates, horizon, int(settings["test_months"]), int(settings["validation_months"]))
         counts = build_training_set(con, plan, horizon)
         metadata = table_metadata(con, TRAINING_SET_TABLE)
         metadata["snapshots"] = markdown_preview(
@@ -50,6 +54,10 @@ def training_set(context: dg.AssetExecutionContext, config: AsOfConfig, warehous
         {
             "as_of": as_of.isoformat(),
             "horizon_days": horizon,
+            "history_start": str(start),
+            "lookback_months": lookback_months(),
+            # Snapshots whose lookback reaches before history_start: left out, not truncated.
+            "snapshots_before_full_lookback": len(complete) - len(dates),
             **{f"{name}_snapshots": split_dates[name] for name in (*SPLITS, "purged")},
             **{f"{name}_rows": counts[name]["rows"] for name in SPLITS},
             **{f"{name}_positives": counts[name]["positives"] for name in SPLITS},

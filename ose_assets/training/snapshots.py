@@ -12,9 +12,11 @@ Excluded rows (counted in the asset metadata, never silently):
 - companies already in an opportunity at the snapshot: one opened on or before the snapshot and not
   closed before it (closed_date null or after the snapshot). Their outcome is sales work already under
   way, not the propensity the score estimates; scoring excludes them from rankings the same way.
-- snapshots whose label window is not complete at the as-of date (snapshot + horizon > as_of) are
-  not on the grid at all, and snapshots purged between periods (see plan_splits) are listed in the
-  metadata.
+- snapshots whose label window is not complete at the as-of date (snapshot + horizon > as_of), and
+  snapshots whose lookback (features.lookback_months) reaches before the start of history, are not on
+  the grid at all: there the history-based features would see a shorter window than at scoring
+  (recencies cut short, fewer signals), a skew the model would learn and drift monitoring would flag.
+  Snapshots purged between periods (see plan_splits) are listed in the metadata.
 
 Companies that won an opportunity closed before the snapshot stay in: they can buy again.
 """
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ose_assets.features.catalog import model_feature_names
+from ose_assets.features.catalog import lookback_months, model_feature_names
 from ose_assets.features.compute import features_query
 from ose_assets.warehouse import replace_table
 
@@ -44,11 +46,41 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return _month_end(index // 12, index % 12 + 1)
 
 
-def snapshot_dates(as_of: dt.date, history_months: int, horizon_days: int) -> list[dt.date]:
-    """Month-ends of the `history_months` months before `as_of` whose label window is complete."""
+def months_before(day: dt.date, months: int) -> dt.date:
+    """`day` minus calendar months, the day clamped to the month's length: DuckDB's `- interval`."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, _month_end(year, month).day))
+
+
+def history_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """Date of the earliest signal or article: where history starts. A source whose records start later
+    is seen for a shorter time by the early snapshots (the first run on new data shows it as drift).
+    None when there is no record."""
+    return con.execute("""
+        select least((select min(event_date) from normalized.signals),
+                     (select min(published_date) from normalized.articles))
+    """).fetchone()[0]
+
+
+def snapshot_dates(
+    as_of: dt.date,
+    history_months: int,
+    horizon_days: int,
+    start: dt.date | None = None,
+    lookback: int | None = None,
+) -> list[dt.date]:
+    """Month-ends of the `history_months` months before `as_of` whose label window is complete and, when
+    the history `start` is known, whose lookback ((snapshot - lookback months, snapshot]) it covers."""
     first = _add_months(as_of, -history_months)
     dates = [_add_months(first, k) for k in range(1, history_months + 1)]
-    return [d for d in dates if d + dt.timedelta(days=horizon_days) <= as_of]
+    lookback = lookback_months() if lookback is None else lookback
+    return [
+        d
+        for d in dates
+        if d + dt.timedelta(days=horizon_days) <= as_of
+        and (start is None or months_before(d, lookback) + dt.timedelta(days=1) >= start)
+    ]
 
 
 @dataclass(frozen=True)
