@@ -156,31 +156,41 @@ def land_file(
 ) -> LandingResult | None:
     """Land one inbox entry (or reject it, see ose_assets.ingestion.preflight); None when already seen.
 
-    Seen = a manifest row for the same inbox path with the same size and mtime to the second (a tar or
-    rsync restore keeps whole seconds), or with the same content hash (the file is then not landed
-    again, and its new mtime recorded so that the next run does not re-read it).
+    Seen, and not opened: a manifest row for the same inbox path with the same size and mtime (only to
+    the second when the mtime has no fraction: a tar restore keeps whole seconds). Seen after hashing: a
+    landed (not rejected) row for the same inbox path and content; its new mtime is recorded so that the
+    next run does not re-read it. A rejected file is tried again when its mtime changes (touch it).
     """
     ensure_tables(con)
     inbox_dir = inbox_dir or path.parent.parent
     limits = limits or Limits.from_settings()
-    info = path.lstat()
+    try:
+        info = path.lstat()
+    except FileNotFoundError:  # removed or renamed since the listing: the next run sees its new name
+        return None
     entry = _Entry(path, source, path.relative_to(inbox_dir).as_posix(), info.st_size, info.st_mtime)
     if con.execute(
-        f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and size_bytes = ? "
-        "and date_trunc('second', file_modified_at) = date_trunc('second', ?)",
-        [entry.inbox_path, entry.size_bytes, entry.modified_at],
+        f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and size_bytes = ? and "
+        "(file_modified_at = ? or (? and date_trunc('second', file_modified_at) = ?))",
+        [entry.inbox_path, entry.size_bytes, entry.modified_at, entry.mtime.is_integer(), entry.modified_at],
     ).fetchone()[0]:
         return None
     if rejection := preflight.check_path(path, inbox_dir, limits):
         return _record(con, entry, _rejected(entry, None, rejection))
-    fp = fingerprint(path)
+    try:
+        fp = fingerprint(path)
+    except OSError as error:
+        rejection = preflight.Rejection("unreadable_file", preflight.error_detail(error))
+        return _record(con, entry, _rejected(entry, None, rejection))
     seen = con.execute(
-        f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and file_hash = ?",
+        f"select count(*) from {MANIFEST_TABLE} "
+        "where inbox_path = ? and file_hash = ? and status <> 'rejected'",
         [entry.inbox_path, fp.file_hash],
     ).fetchone()[0]
     if seen:
         con.execute(
-            f"update {MANIFEST_TABLE} set file_modified_at = ? where inbox_path = ? and file_hash = ?",
+            f"update {MANIFEST_TABLE} set file_modified_at = ? "
+            "where inbox_path = ? and file_hash = ? and status <> 'rejected'",
             [entry.modified_at, entry.inbox_path, fp.file_hash],
         )
         return None

@@ -5,6 +5,7 @@ record, and never stops the other files. In the order they are applied:
 - path checks, from `lstat` only (the file is never opened): `symlink`, `not_a_regular_file` (FIFO,
   device, socket), `outside_inbox` (the resolved path leaves the inbox, e.g. through a symlinked
   folder), `file_too_large` (OSE_MAX_FILE_SIZE);
+- `unreadable_file`: the file cannot be opened (permissions, swapped for a link while landing);
 - content checks, on the first bytes: `empty_file` (0 bytes, only whitespace or a byte-order mark),
   `binary_content` (NUL bytes in a text file: binary data or UTF-16), `bad_parquet` (no `PAR1` magic at
   both ends: not Parquet, or truncated);
@@ -84,7 +85,10 @@ def check_content(path: Path, file_format: str) -> Rejection | None:
     """Files no parser can read, told by their first (and for Parquet last) bytes."""
     # O_NOFOLLOW | O_NONBLOCK: a file swapped for a link or a FIFO since check_path is not followed
     # and cannot block the run.
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        return Rejection("unreadable_file", error_detail(error))
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):

@@ -10,7 +10,8 @@ The staging result is two temporary tables on the connection:
   (NULL when the file has no such column or key); `raw_record` is the JSON text of JSON records and
   NULL for CSV/Parquet rows (rebuilt from the fields when a row is quarantined).
 - `stage_rejects(record_number, raw_record, reason_code, reason_detail)`: records that could not be
-  parsed (broken JSON line, CSV row with the wrong column count, unreadable file).
+  parsed (broken JSON line, CSV row with the wrong column count). A file that does not parse at all
+  raises the reader's error (landing rejects the file).
 `record_number` is the line number for line-based files (header = line 1 in CSV), the position of the
 record for JSON arrays, documents and Parquet files.
 """
@@ -37,7 +38,7 @@ from ose_assets.ingestion.sql import quote_literal
 CHUNK_BYTES = 16 * 1024 * 1024
 BOM = codecs.BOM_UTF8
 CSV_DELIMITERS = (",", ";", "\t", "|")
-# Field -> alternative names (JSON paths with dots, or CSV headers compared case-insensitively).
+# Field -> alternative names (JSON paths with dots, or CSV headers compared by labels.label_key).
 FieldMap = Mapping[str, tuple[str, ...]]
 
 
