@@ -113,6 +113,12 @@ def test_invalid_bodies_are_422_quoting_only_a_short_excerpt(client, body):
     assert not re.search(r"(.)\1{200}", response.text), "a long run of the input was echoed"
 
 
+def test_unknown_filter_values_are_quoted_as_an_excerpt(client):
+    body = assert_error_shape(client.get("/api/v1/top-opportunities", params={"region": "9" * 5_000}), 422)
+    assert body["error"] == "unknown_region" and "(5002 characters)" in body["message"]
+    assert len(body["message"]) < 300
+
+
 def test_every_error_status_has_the_documented_shape(served, client):
     siren = served[1]["siren"][0]
     assert_error_shape(client.get("/api/v1/nowhere"), 404, "not_found")
