@@ -113,6 +113,12 @@ def test_invalid_bodies_are_422_quoting_only_a_short_excerpt(client, body):
     assert not re.search(r"(.)\1{200}", response.text), "a long run of the input was echoed"
 
 
+def test_unknown_filter_values_are_quoted_as_an_excerpt(client):
+    body = assert_error_shape(client.get("/api/v1/top-opportunities", params={"region": "9" * 5_000}), 422)
+    assert body["error"] == "unknown_region" and "(5002 characters)" in body["message"]
+    assert len(body["message"]) < 300
+
+
 def test_every_error_status_has_the_documented_shape(served, client):
     siren = served[1]["siren"][0]
     assert_error_shape(client.get("/api/v1/nowhere"), 404, "not_found")
@@ -191,3 +197,34 @@ def test_docs_are_served_from_the_package_with_no_external_url(client, page):
         assert asset.startswith("/"), asset
         loaded = client.get(asset)
         assert loaded.status_code == 200 and len(loaded.content) > 100, asset
+
+
+def test_ose_api_prints_a_startup_line_and_an_access_log(served):
+    """`ose api` says where it listens and what it serves, then logs each request (uvicorn's access log)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "ose_assets.cli", "api", "--data-dir", str(served[0].data_dir),
+               "--port", str(port), "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/top-opportunities?segment=x", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "ose api did not start"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert f"OSE API on http://127.0.0.1:{port}" in output
+    assert "as of 2026-11-23, model version 1 (xgboost), 40 companies" in output
+    assert '"GET /api/v1/top-opportunities?segment=x HTTP/1.1" 422' in output

@@ -149,3 +149,23 @@ def test_formula_safe_contract():
     assert [formula_safe(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "ok", 3, None)] == [
         "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "ok", 3, None,
     ]  # fmt: skip
+
+
+def test_evidence_is_dated_and_sourced_in_the_output_language():
+    from ose_assets.cli.ranking import evidence_text
+
+    evidence = json.dumps(
+        [
+            {"kind": "signal", "id": "FT-1", "url": "https://x/1", "date": "2026-01-07", "type": "hiring"},
+            {
+                "kind": "bodacc",
+                "id": "C2026",
+                "url": "https://x/2",
+                "date": "2026-05-03",
+                "type": "capital_increase",
+            },
+        ]
+    )
+    assert evidence_text(evidence, "fr") == "2026-05-03 · augmentation de capital · BODACC C2026"
+    assert evidence_text(evidence, "en") == "2026-05-03 · capital increase · BODACC C2026"
+    assert evidence_text("[]", "fr") == "" and evidence_text(None, "en") == ""

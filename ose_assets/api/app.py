@@ -220,7 +220,7 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
                 raise ApiException(
                     422,
                     f"unknown_{name}",
-                    f"unknown {name} {value!r}; accepted: {', '.join(accepted)}",
+                    f"unknown {name} {excerpt(value)}; accepted: {', '.join(accepted)}",
                     accepted_values=list(accepted),
                 )
 

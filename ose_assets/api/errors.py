@@ -232,13 +232,18 @@ def _query_parameter_names(dependant) -> set[str]:
     return names
 
 
+
 async def reject_unknown_query_parameters(request: Request) -> None:
     """A 422 naming every query parameter the route does not declare (a typo would otherwise be ignored)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    accepted = sorted(_query_parameter_names(dependant))
+    # Computed once per route and kept on it: this runs on every request.
+    accepted = getattr(route, "ose_accepted_query_parameters", None)
+    if accepted is None:
+        accepted = sorted(_query_parameter_names(dependant))
+        route.ose_accepted_query_parameters = accepted
     unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in accepted]
     if unknown:
         shown = ", ".join(excerpt(name) for name in unknown[:5])

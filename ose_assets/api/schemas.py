@@ -55,7 +55,12 @@ class Health(BaseModel):
 
 
 class ApiError(BaseModel):
-    error: str = Field(description="machine-readable code, e.g. 'invalid_siren', 'not_found', 'unauthorized'")
+    """The body of every error status (400, 401, 404, 405, 413, 422, 500, 503); input quoted in excerpts."""
+
+    error: str = Field(
+        description="machine-readable code, e.g. 'invalid_siren', 'not_found', 'unknown_parameter', "
+        "'invalid_json', 'body_too_large', 'unauthorized'"
+    )
     message: str
     accepted_values: list[str] | None = None
     details: list[dict] | None = None

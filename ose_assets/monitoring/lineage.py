@@ -304,6 +304,6 @@ def dagster_run_state(instance, run_id: str) -> str | None:
     if stats.start_time is None:
         return status
     if run.is_finished and stats.end_time is not None:
-        verb = "succeeded in" if status == "success" else f"{status} after"
+        verb = {"success": "succeeded in", "failure": "failed after"}.get(status, f"{status} after")
         return f"{verb} {stats.end_time - stats.start_time:.1f} s"
     return f"{status}, running for {time.time() - stats.start_time:.1f} s"
