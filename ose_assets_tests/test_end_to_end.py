@@ -29,10 +29,7 @@ def test_full_refresh_succeeds_with_every_check(e2e_run):
     failed_checks = [
         evaluation
         for evaluation in result.get_asset_check_evaluations()
-        if not evaluation.passed
-        and evaluation.severity.value == "ERROR"
-        # Drift is reported, not enforced: the demo history is shorter than today's recency windows.
-        and evaluation.asset_key.path[0] != "monitoring"
+        if not evaluation.passed and evaluation.severity.value == "ERROR"
     ]
     assert not failed_checks, [(e.asset_check_key.to_user_string(), e.metadata) for e in failed_checks]
 

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ose_assets.features.catalog import FEATURE_CATALOG, model_feature_names
+from ose_assets.features.catalog import FEATURE_CATALOG, lookback_months, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.evidence import EVIDENCE_COLUMNS, attach_evidence, signal_evidence_query
 from ose_assets.scoring.explain import REASON_SCHEMA, explain, top_factors
@@ -248,7 +248,7 @@ def test_reason_sentences_read_like_a_salesperson_would_say_them():
         "Entreprise créée il y a 2 ans",
         "Aucun signal depuis 14 mois",
         "Dernier signal il y a 12 jours",
-        "Aucun signal connu",
+        f"Aucun signal depuis {lookback_months()} mois",
         "Chiffre d'affaires de 2,3 M€",
         "Siège en région Île-de-France",
         "Effectif : 20 à 49 salariés",

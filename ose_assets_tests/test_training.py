@@ -11,6 +11,7 @@ from ose_assets.settings import model_config
 from ose_assets.training.snapshots import (
     TRAINING_SET_TABLE,
     build_training_set,
+    covers,
     history_start,
     months_before,
     plan_splits,
@@ -30,19 +31,22 @@ def test_snapshot_grid_is_month_ends_with_complete_horizon():
     assert dates == sorted(set(dates))
 
 
-def test_snapshots_need_a_full_lookback_of_history(tmp_path):
-    """A snapshot exists only when its lookback (features.lookback_months) starts on or after the first
-    record: earlier ones would see a shorter history than scoring does."""
+def test_snapshots_need_the_minimum_history(tmp_path):
+    """A snapshot exists only when the history (from its first record) covers min_history_months before
+    it: earlier ones would see a much shorter history than scoring does."""
     as_of = dt.date(2025, 6, 30)
     everything = snapshot_dates(as_of, 24, HORIZON)
-    kept = snapshot_dates(as_of, 24, HORIZON, start=dt.date(2024, 3, 1), lookback=12)
-    # 2025-02-28 - 12 months = 2024-02-28: its lookback starts on 2024-02-29, before the history.
+    kept = snapshot_dates(as_of, 24, HORIZON, start=dt.date(2024, 3, 1), min_history_months=12)
+    # 2025-02-28 - 12 months = 2024-02-28: its 12 months start on 2024-02-29, before the history.
     assert kept == [d for d in everything if d >= dt.date(2025, 3, 31)] == [dt.date(2025, 3, 31)]
-    assert snapshot_dates(as_of, 24, HORIZON, start=dt.date(2024, 2, 29), lookback=12)[0] == dt.date(
-        2025, 2, 28
-    )
+    assert snapshot_dates(as_of, 24, HORIZON, dt.date(2024, 2, 29), 12)[0] == dt.date(2025, 2, 28)
+    assert snapshot_dates(as_of, 24, HORIZON, dt.date(2024, 3, 1), 6)[0] == dt.date(2024, 8, 31)
+    assert snapshot_dates(as_of, 24, HORIZON, None, 6) == everything
     assert months_before(dt.date(2025, 2, 28), 12) == dt.date(2024, 2, 28)
     assert months_before(dt.date(2024, 3, 31), 1) == dt.date(2024, 2, 29)
+    assert covers(dt.date(2025, 3, 31), 12, dt.date(2024, 4, 1)) and not covers(
+        dt.date(2025, 3, 31), 12, dt.date(2024, 4, 2)
+    )
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     make_normalized(con, companies=10)

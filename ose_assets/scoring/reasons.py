@@ -16,7 +16,7 @@ from functools import cache
 
 import polars as pl
 
-from ose_assets.features.catalog import WINDOW_MONTHS
+from ose_assets.features.catalog import WINDOW_MONTHS, lookback_months
 from ose_assets.settings import OSESettings, model_config
 
 VALUE = pl.col("value")
@@ -233,8 +233,8 @@ def _duration(days: pl.Expr, lang: int) -> pl.Expr:
 
 
 def _recency(fr: tuple[str, str], en: tuple[str, str]) -> Template:
-    """'Dernier signal il y a 12 jours' / 'Aucun signal depuis 14 mois' / 'Aucun signal connu'.
-    fr, en: (noun, sentence when there is none)."""
+    """'Dernier signal il y a 12 jours' / 'Aucun signal depuis 8 mois' / 'Aucun signal depuis 12 mois'.
+    fr, en: (noun, sentence when there is none within the lookback)."""
 
     def sentence(noun, none, lang):
         recent, stale = [("Dernier {} il y a {}", "Aucun {} depuis {}"), ("Last {} {} ago", "No {} for {}")][
@@ -325,13 +325,15 @@ def _money(lang: int) -> pl.Expr:
 
 def _build_templates() -> dict[str, Template]:
     windows = list(WINDOW_MONTHS)
+    # A null recency: nothing within the lookback (older records are not read).
+    within = (f"depuis {lookback_months()} mois", f"for {lookback_months()} months")
     templates: dict[str, Template] = {
         "days_since_last_signal": _recency(
-            ("signal", "Aucun signal connu"), ("signal", "No signal on record")
+            ("signal", f"Aucun signal {within[0]}"), ("signal", f"No signal {within[1]}")
         ),
         "days_since_last_positive_signal": _recency(
-            ("signal positif", "Aucun signal positif connu"),
-            ("positive signal", "No positive signal on record"),
+            ("signal positif", f"Aucun signal positif {within[0]}"),
+            ("positive signal", f"No positive signal {within[1]}"),
         ),
         "days_since_last_red_flag": Template(
             *(
@@ -341,15 +343,20 @@ def _build_templates() -> dict[str, Template]:
                 for lang, none, fallback in (
                     (
                         0,
-                        "Aucune procédure collective ni radiation",
+                        f"Aucune procédure collective ni radiation {within[0]}",
                         "Dernière procédure collective ou radiation il y a {}",
                     ),
-                    (1, "No collective procedure or removal", "Last collective procedure or removal {} ago"),
+                    (
+                        1,
+                        f"No collective procedure or removal {within[1]}",
+                        "Last collective procedure or removal {} ago",
+                    ),
                 )
             )
         ),
         "days_since_last_article": _recency(
-            ("article de presse", "Aucun article de presse"), ("press article", "No press article")
+            ("article de presse", f"Aucun article de presse {within[0]}"),
+            ("press article", f"No press article {within[1]}"),
         ),
         "distinct_signal_types_12m": _count(
             "12m",

@@ -9,6 +9,7 @@ from ose_assets.training.snapshots import (
     SPLITS,
     TRAINING_SET_TABLE,
     build_training_set,
+    covers,
     history_start,
     plan_splits,
     snapshot_dates,
@@ -35,9 +36,10 @@ def training_set(context: dg.AssetExecutionContext, config: AsOfConfig, warehous
     as_of = resolve_as_of(context, config.as_of)
     horizon = int(settings["horizon_days"])
     history_months = int(settings["history_months"])
+    lookback, min_history = lookback_months(), int(model_config()["features"]["min_history_months"])
     with warehouse.get_connection() as con:
         start = history_start(con)
-        dates = snapshot_dates(as_of, history_months, horizon, start)
+        dates = snapshot_dates(as_of, history_months, horizon, start, min_history)
         complete = snapshot_dates(as_of, history_months, horizon)
         plan = plan_splits(dates, horizon, int(settings["test_months"]), int(settings["validation_months"]))
         counts = build_training_set(con, plan, horizon)
@@ -55,9 +57,14 @@ def training_set(context: dg.AssetExecutionContext, config: AsOfConfig, warehous
             "as_of": as_of.isoformat(),
             "horizon_days": horizon,
             "history_start": str(start),
-            "lookback_months": lookback_months(),
-            # Snapshots whose lookback reaches before history_start: left out, not truncated.
-            "snapshots_before_full_lookback": len(complete) - len(dates),
+            "lookback_months": lookback,
+            # Left out: less than min_history_months of history before them.
+            "snapshots_without_min_history": len(complete) - len(dates),
+            # Kept with less history than the lookback: their 12-month and lookback features (counts,
+            # recencies, decayed intensity, press) and the ranking gates see only the history since
+            # history_start.
+            "truncated_snapshots": ", ".join(str(d) for d in dates if not covers(d, lookback, start))
+            or "none",
             **{f"{name}_snapshots": split_dates[name] for name in (*SPLITS, "purged")},
             **{f"{name}_rows": counts[name]["rows"] for name in SPLITS},
             **{f"{name}_positives": counts[name]["positives"] for name in SPLITS},

@@ -13,10 +13,11 @@ Excluded rows (counted in the asset metadata, never silently):
   closed before it (closed_date null or after the snapshot). Their outcome is sales work already under
   way, not the propensity the score estimates; scoring excludes them from rankings the same way.
 - snapshots whose label window is not complete at the as-of date (snapshot + horizon > as_of), and
-  snapshots whose lookback (features.lookback_months) reaches before the start of history, are not on
-  the grid at all: there the history-based features would see a shorter window than at scoring
-  (recencies cut short, fewer signals), a skew the model would learn and drift monitoring would flag.
-  Snapshots purged between periods (see plan_splits) are listed in the metadata.
+  snapshots with less than features.min_history_months of history before them, are not on the grid at
+  all: there the history-based features would see a much shorter window than at scoring (recencies cut
+  short, fewer signals), a skew the model would learn and drift monitoring would flag. Snapshots with
+  less history than the lookback (features.lookback_months) are kept and listed as truncated, and
+  snapshots purged between periods (see plan_splits) are listed, in the metadata.
 
 Companies that won an opportunity closed before the snapshot stay in: they can buy again.
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ose_assets.features.catalog import lookback_months, model_feature_names
+from ose_assets.features.catalog import model_feature_names
 from ose_assets.features.compute import features_query
 from ose_assets.warehouse import replace_table
 
@@ -63,23 +64,26 @@ def history_start(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """).fetchone()[0]
 
 
+def covers(day: dt.date, months: int, start: dt.date | None) -> bool:
+    """True when history from `start` covers the `months` months up to `day` ((day - months, day])."""
+    return start is None or months_before(day, months) + dt.timedelta(days=1) >= start
+
+
 def snapshot_dates(
     as_of: dt.date,
     history_months: int,
     horizon_days: int,
     start: dt.date | None = None,
-    lookback: int | None = None,
+    min_history_months: int = 0,
 ) -> list[dt.date]:
     """Month-ends of the `history_months` months before `as_of` whose label window is complete and, when
-    the history `start` is known, whose lookback ((snapshot - lookback months, snapshot]) it covers."""
+    the history `start` is known, with at least `min_history_months` of history before them."""
     first = _add_months(as_of, -history_months)
     dates = [_add_months(first, k) for k in range(1, history_months + 1)]
-    lookback = lookback_months() if lookback is None else lookback
     return [
         d
         for d in dates
-        if d + dt.timedelta(days=horizon_days) <= as_of
-        and (start is None or months_before(d, lookback) + dt.timedelta(days=1) >= start)
+        if d + dt.timedelta(days=horizon_days) <= as_of and covers(d, min_history_months, start)
     ]
 
 
