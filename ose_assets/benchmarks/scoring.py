@@ -103,7 +103,8 @@ def build_warehouse(
     con.execute(
         """create table normalized.companies as select siren, 'Société ' || siren as name,
         '62.01Z' as naf_code, 'Programmation informatique' as naf_label, naf_section, region_code,
-        'région ' || region_code as region_name from features.company_features"""
+        'région ' || region_code as region_name, null::varchar as departement_code,
+        null::varchar as headcount_band from features.company_features"""
     )
     types = list(model_config()["signal_types"])
     con.execute(

@@ -34,6 +34,8 @@ COMPANY_SCORE_COLUMNS = [
     "naf_section",
     "region_code",
     "region_name",
+    "departement_code",
+    "headcount_band",
     "score",
     "band",
     "rank",
@@ -80,7 +82,7 @@ def load_scoring_frame(con: duckdb.DuckDBPyConnection, model: ServedModel) -> pl
     return con.execute(
         f"""select f.siren, f.as_of_date, c.name, c.naf_code, c.naf_label,
             c.naf_section as company_naf_section, c.region_code as company_region_code, c.region_name,
-            {selected}
+            c.departement_code, c.headcount_band, {selected}
         from {FEATURES_TABLE} f left join normalized.companies c using (siren)
         order by f.siren"""
     ).pl()
@@ -96,6 +98,8 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
         pl.col("company_naf_section").alias("naf_section"),
         pl.col("company_region_code").alias("region_code"),
         "region_name",
+        "departement_code",
+        "headcount_band",
         "as_of_date",
         "last_positive_signal_date",
         score=pl.Series(np.round(model.predict_score(frame).astype(np.float64), 1)),
