@@ -36,3 +36,23 @@ def e2e_run(tmp_path_factory) -> EndToEndRun:
             instance=instance, tags={AS_OF_TAG: as_of}, raise_on_error=False
         )
     return EndToEndRun(settings, as_of, result, definitions.resources["mlflow"])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A synthetic serving copy (settings, its company_scores frame), one per test module."""
+    from ose_assets.benchmarks.synthetic_serving import build_serving_copy
+    from ose_assets_tests.api_server import SERVED_COMPANIES
+
+    settings = OSESettings(data_dir=tmp_path_factory.mktemp("api_data"))
+    scores = build_serving_copy(settings.serving_path, companies=SERVED_COMPANIES, model_version="1")
+    return settings, scores
+
+
+@pytest.fixture(scope="module")
+def base_url(served):
+    """A live uvicorn server over `served`; its base URL."""
+    from ose_assets_tests.api_server import live_server
+
+    with live_server(served[0]) as url:
+        yield url

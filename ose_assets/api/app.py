@@ -15,6 +15,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siren as stdnum_siren
 
 from ose_assets.api import queries
+from ose_assets.api.pages import install_pages
 from ose_assets.api.schemas import (
     ApiError,
     BatchRequest,
@@ -235,4 +236,5 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         return Response(version.cached_ranking(key, ranking), media_type="application/json")
 
     app.include_router(router)
+    install_pages(app, settings, current)
     return app
