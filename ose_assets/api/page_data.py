@@ -1,9 +1,11 @@
 """What the sales pages read from one serving version, and the score-history chart they draw.
 
 Every page costs one or two statements on the serving copy: the ranking one scan of company_scores
-(ordered by rank, cut by LIMIT; the unfiltered top reads a rank range) plus one index lookup of the
-listed companies' reasons; the company page the stored score document (one index probe) plus its
-company_features row. The filter choices are read once per file version.
+(ordered by rank, cut by LIMIT; the unfiltered top reads a rank range) that carries each row's first
+reason; the company page the stored score document (one index probe) plus its company_features row
+(another). The filter choices are read once per file version. DuckDB 1.5 uses the ART index for
+`siren = ?` only, not for a list of SIRENs (that is a scan of the table), hence the first reason stored
+in company_scores rather than looked up in score_reasons for the listed companies.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ose_assets.ingestion.reference import DEPARTEMENTS_FILE, HEADCOUNT_BANDS_FI
 PAGE_SIZES = (10, 25, 50, 100)
 RANKING_COLUMNS = (
     "siren", "name", "score", "band", "rank", "score_change", "trend", "region_code", "region_name",
-    "departement_code", "headcount_band", "naf_section", "explanation_method",
+    "departement_code", "headcount_band", "naf_section", "explanation_method", "first_reason_date",
 )  # fmt: skip
 # Filters of the ranking: query parameter -> company_scores column.
 FILTER_COLUMNS = {
@@ -148,29 +150,31 @@ def ranking(
         conditions.append("name ilike ? escape '\\'")
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params.append(f"%{escaped}%")
+    columns = (*RANKING_COLUMNS, f"first_reason_{lang}")
     sql = (
-        f"select {', '.join(RANKING_COLUMNS)} from {SCHEMA}.company_scores "
+        f"select {', '.join(columns)} from {SCHEMA}.company_scores "
         f"where {' and '.join(conditions)} order by rank limit ?{offset_sql}"
     )
     rows = [
-        dict(zip(RANKING_COLUMNS, row, strict=True))
+        dict(zip(columns, row, strict=True))
         for row in cursor.execute(sql, [*params, limit + 1, *offset_params]).fetchall()
     ]
     more = len(rows) > limit
     rows = rows[:limit]
-    if rows:
-        reasons = queries.reasons(version, cursor, {row["siren"]: row for row in rows}, lang)
-        for position, row in enumerate(rows, start=offset + 1):
-            positive = reasons[row["siren"]]["positive"]
-            row["position"] = position
-            row["reason"] = positive[0] if positive else None
-            row["evidence_date"] = first_evidence_date(row["reason"])
+    for position, row in enumerate(rows, start=offset + 1):
+        row["position"] = position
+        row["reason"] = row.pop(f"first_reason_{lang}")
+        row["evidence_date"] = row.pop("first_reason_date")
+    # Reasons are exact on every page: companies the scoring run explained approximately (when
+    # OSE_EXACT_EXPLANATIONS_TOP_N caps exact explanations) are explained now.
+    approximate = {row["siren"]: row for row in rows if row["explanation_method"] != "exact"}
+    if approximate:
+        exact = queries.reasons(version, cursor, approximate, lang)
+        for siren, row in approximate.items():
+            first = (exact[siren]["positive"] or [None])[0]
+            row["reason"] = first["text"] if first else None
+            row["evidence_date"] = first["evidence"][0]["date"] if first and first["evidence"] else None
     return rows, more
-
-
-def first_evidence_date(reason: dict | None) -> str | None:
-    dates = [item["date"] for item in (reason or {}).get("evidence", []) if item.get("date")]
-    return max(dates) if dates else None
 
 
 def company_age_years(version: ServingVersion, siren: str) -> float | None:

@@ -209,7 +209,7 @@ def install_pages(
                 row["band"],
                 t(f"trend_{row['trend']}") if row["trend"] else t("new"),
                 row["score_change"],
-                row["reason"]["text"] if row["reason"] else "",
+                row["reason"] or "",
                 row["evidence_date"] or "",
             )
             writer.writerow([formula_safe(cell) for cell in cells])

@@ -23,7 +23,7 @@ from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.ranking import band_expr
-from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
+from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS, first_reasons
 from ose_assets.scoring.publish import index_serving_tables
 from ose_assets.settings import model_config
 
@@ -203,6 +203,7 @@ def build_serving_copy(
             for how, is_exact in (("semi", True), ("anti", False))
         ]
     )
+    scores = scores.join(first_reasons(reasons), on="siren", how="left")
     _write(path, model, features, scores, reasons, evidence, as_of, scored_at)
     return scores
 

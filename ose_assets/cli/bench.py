@@ -9,6 +9,7 @@ BENCHMARKS = {
     "features": "the feature build on synthetic signals",
     "scoring": "scoring and exact explanations on a synthetic feature table",
     "api": "the REST API under load (needs wrk)",
+    "pages": "the sales pages, one user, at 1,000,000 companies",
 }
 
 

@@ -49,6 +49,9 @@ COMPANY_SCORE_COLUMNS = [
     "trend",
     "explanation_method",
     "last_positive_signal_date",
+    "first_reason_fr",
+    "first_reason_en",
+    "first_reason_date",
 ]
 
 
@@ -117,6 +120,17 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
     return scores.join(ranks, on="siren", how="left")
 
 
+def first_reasons(reasons: pl.DataFrame) -> pl.DataFrame:
+    """Per company, its strongest reason up and the date of that reason's most recent evidence: what a
+    ranking row shows, read with the row instead of one score_reasons lookup per listed company."""
+    return reasons.filter(pl.col("direction") == "up", pl.col("reason_rank") == 1).select(
+        "siren",
+        first_reason_fr="reason_fr",
+        first_reason_en="reason_en",
+        first_reason_date=pl.col("evidence").str.json_path_match("$[0].date").str.to_date(),
+    )
+
+
 def exact_sirens(scores: pl.DataFrame, exact_top_n: int | None) -> pl.Series:
     """Companies explained exactly: all of them when exact_top_n is None, else every ranked company and
     the top N by score."""
@@ -170,6 +184,7 @@ def score_companies(
         .otherwise(pl.lit("approximate"))
     )
     reasons = explain_all(model, frame, evidence, exact)
+    scores = scores.join(first_reasons(reasons), on="siren", how="left")
     lap("explain")
     replace_table_from_frame(
         con,
