@@ -82,15 +82,31 @@ class Choices:
     sizes: list[str]
     has_age: bool
 
-    def accepted(self, name: str) -> set[str]:
-        values = {
-            "region": [code for code, _ in self.regions],
+    def codes(self, name: str) -> list[str]:
+        """The accepted values of filter `name` (a key of FILTER_COLUMNS)."""
+        if name == "region":
+            return [code for code, _ in self.regions]
+        return {
             "departement": self.departements,
             "naf_section": self.naf_sections,
             "band": self.bands,
             "size": self.sizes,
         }[name]
-        return set(values)
+
+    def options(self, name: str, labels: Labels, lang: str) -> list[tuple[str, str]]:
+        """(value, text) of each choice of filter `name`, as the ranking's form shows them."""
+        names = {
+            "region": dict(self.regions),
+            "departement": {
+                code: f"{code} {labels.departements.get(code, '')}" for code in self.departements
+            },
+            "naf_section": {
+                code: f"{code} · {labels.naf_sections.get(code, '').capitalize()}"
+                for code in self.naf_sections
+            },
+            "size": {code: labels.headcount(code, lang) for code in self.sizes},
+        }.get(name, {})
+        return [(code, names.get(code, code)) for code in self.codes(name)]
 
 
 @dataclass

@@ -151,7 +151,7 @@ def install_pages(
         for name in page_data.FILTER_COLUMNS:
             value = (params.get(name) or "").strip()
             if value:
-                if value not in choices.accepted(name):
+                if value not in choices.codes(name):
                     raise PageError(422, f"{name} {value!r}: unknown value")
                 filters[name] = value
         search = (params.get("q") or "").strip()[:MAX_SEARCH_CHARS] or None
@@ -181,8 +181,10 @@ def install_pages(
             rows=rows,
             more=more,
             query=query,
-            choices=choices,
-            labels=page_data.labels(settings.reference_dir),
+            fields={
+                name: choices.options(name, page_data.labels(settings.reference_dir), lang)
+                for name in page_data.FILTER_COLUMNS
+            },
             page_sizes=page_data.PAGE_SIZES,
             annuaire=ANNUAIRE_URL,
         )
