@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-LANGUAGES = ("fr", "en")
+LANGUAGES = ("fr", "en")  # the order of the (fr, en) label pairs of ose_assets.scoring.reasons
 
 TEXT = {
     "fr": {

@@ -28,6 +28,7 @@ from ose_assets.api import page_data, queries
 from ose_assets.api.export import formula_safe
 from ose_assets.api.page_text import LANGUAGES, exclusion_text, translator
 from ose_assets.api.reader import ServingUnavailable, ServingVersion
+from ose_assets.scoring.reasons import SIGNAL_TYPE_LABELS
 from ose_assets.settings import OSESettings, model_config
 
 HERE = Path(__file__).parent
@@ -119,6 +120,7 @@ def install_pages(
             here=here(request),
             logged_in=settings.api_key is not None and SESSION_COOKIE in request.cookies,
             exclusion=lambda reason: exclusion_text(t, reason),
+            signal_type=lambda code: SIGNAL_TYPE_LABELS.get(code, (code or "",) * 2)[LANGUAGES.index(lang)],
             **context,
         )
         return HTMLResponse(body, status_code, headers=HEADERS)
