@@ -4,11 +4,13 @@ over a synthetic serving copy. Every request a page makes is recorded and must g
 from __future__ import annotations
 
 import csv
+import html
 import json
 import shutil
 from pathlib import Path
 
 import duckdb
+import httpx
 import polars as pl
 import pytest
 
@@ -19,11 +21,6 @@ from ose_assets_tests.api_server import live_server
 CHROMIUM = Path("/usr/bin/chromium")
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
 API_KEY = "pages-s3cret"
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or shutil.which("chromium") is None,
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +36,8 @@ def served(served):
 
 @pytest.fixture(scope="session")
 def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -193,3 +192,21 @@ def test_with_api_key_pages_need_a_login(browser, tmp_path_factory, served):
         # The JSON API still wants its header, the session cookie is not an API key.
         assert context.request.get(url + "/api/v1/top-opportunities").status == 401
         context.close()
+
+
+def test_bad_parameters_get_a_clear_error_page(base_url):
+    with httpx.Client(base_url=base_url) as http:
+        unknown = http.get("/", params={"region": "99"})
+        message = html.unescape(unknown.text).split("unknown region '99'; accepted: ")[1].split("<")[0]
+        assert unknown.status_code == 422 and sorted(message.split(", ")) == ["11", "53", "84", "93"]
+        assert http.get("/", params={"limit": "7"}).status_code == 422
+        assert http.get("/", params={"page": "abc"}).status_code == 422
+        assert http.get("/entreprise/12345").status_code == 422
+        missing = http.get("/entreprise/000000000")
+        assert missing.status_code == 404 and "000000000" in missing.text
+        # A SIREN typed in the search box opens its page; a name search filters the ranking.
+        searched = http.get("/", params={"q": "Entreprise"}, follow_redirects=False)
+        assert searched.status_code == 200 and searched.text.count("<tr data-region") == 10
+        siren = searched.text.split('data-siren="')[1][:9]
+        opened = http.get("/", params={"q": f"{siren[:3]} {siren[3:6]} {siren[6:]}"}, follow_redirects=False)
+        assert opened.status_code == 303 and opened.headers["location"] == f"/entreprise/{siren}"

@@ -153,15 +153,22 @@ def install_pages(
         for name in page_data.FILTER_COLUMNS:
             value = (params.get(name) or "").strip()
             if value:
-                if value not in choices.codes(name):
-                    raise PageError(422, f"{name} {value!r}: unknown value")
+                codes = choices.codes(name)
+                if value not in codes:
+                    raise PageError(422, f"unknown {name} {value!r}; accepted: {', '.join(codes[:30])}")
                 filters[name] = value
         search = (params.get("q") or "").strip()[:MAX_SEARCH_CHARS] or None
-        limit = int(params["limit"]) if params.get("limit", "").isdigit() else page_data.PAGE_SIZES[0]
-        page = int(params["page"]) if params.get("page", "").isdigit() else 1
-        if limit not in page_data.PAGE_SIZES or not 1 <= page <= MAX_PAGE:
-            raise PageError(422, f"limit must be one of {page_data.PAGE_SIZES} and page 1 to {MAX_PAGE}")
-        return RankingQuery(filters, search, limit, page), choices
+        limit = params.get("limit") or str(page_data.PAGE_SIZES[0])
+        page = params.get("page") or "1"
+        if limit not in {str(size) for size in page_data.PAGE_SIZES} or not (
+            page.isdigit() and 1 <= int(page) <= MAX_PAGE
+        ):
+            raise PageError(
+                422,
+                f"limit must be one of {page_data.PAGE_SIZES} and page 1 to {MAX_PAGE} "
+                f"(got {limit!r}, {page!r})",
+            )
+        return RankingQuery(filters, search, int(limit), int(page)), choices
 
     def siren_search(search: str | None) -> str | None:
         """The SIREN typed in the search box (spaces allowed), or None for a name search."""
@@ -306,7 +313,7 @@ def install_pages(
     def switch_language(lang: str, suite: str | None = None) -> Response:
         response = RedirectResponse(local_path(suite), 303)
         if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86_400, samesite="lax")
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86_400, httponly=True, samesite="lax")
         return response
 
     app.include_router(router)
