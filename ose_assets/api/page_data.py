@@ -64,7 +64,8 @@ def labels(reference_dir: Path) -> Labels:
             elif high == "0":
                 english = "no employee"
             else:
-                english = f"{low} employees or more" if not high else f"{low} to {high} employees"
+                low = f"{int(low):,}"
+                english = f"{low} employees or more" if not high else f"{low} to {int(high):,} employees"
             bands[code] = {"fr": row["headcount_band_label"], "en": english}
             order[code] = int(row["headcount_band_rank"])
     sections = dict(naf_frame().select("naf_section", "naf_section_label").unique().iter_rows())
