@@ -48,3 +48,23 @@ def env(tmp_path):
         (inbox / source).mkdir(parents=True)
     yield con, inbox
     con.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A synthetic serving copy (settings, its company_scores frame), one per test module."""
+    from ose_assets.benchmarks.synthetic_serving import build_serving_copy
+    from ose_assets_tests.api_server import SERVED_COMPANIES
+
+    settings = OSESettings(data_dir=tmp_path_factory.mktemp("api_data"))
+    scores = build_serving_copy(settings.serving_path, companies=SERVED_COMPANIES, model_version="1")
+    return settings, scores
+
+
+@pytest.fixture(scope="module")
+def base_url(served):
+    """A live uvicorn server over `served`; its base URL."""
+    from ose_assets_tests.api_server import live_server
+
+    with live_server(served[0]) as url:
+        yield url

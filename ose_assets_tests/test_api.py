@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -16,7 +15,6 @@ import httpx
 import polars as pl
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -27,49 +25,16 @@ from schemathesis.checks import (
 from stdnum import luhn
 
 from ose_assets.api import queries
-from ose_assets.api.app import create_app
-from ose_assets.api.schemas import ScoreResponse
 from ose_assets.api.reader import SCHEMA, BoundedCache, ServingStore
+from ose_assets.api.schemas import ScoreResponse
 from ose_assets.benchmarks.synthetic_serving import build_serving_copy
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
 from ose_assets.settings import OSESettings
+from ose_assets_tests.api_server import SERVED_COMPANIES as COMPANIES
+from ose_assets_tests.api_server import live_server
 
-COMPANIES = 300
 API_KEY = "s3cret-key"
-
-
-@contextlib.contextmanager
-def live_server(settings: OSESettings) -> Iterator[str]:
-    """uvicorn serving create_app(settings) in a thread on a free loopback port; yields the base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory) -> tuple[OSESettings, pl.DataFrame]:
-    settings = OSESettings(data_dir=tmp_path_factory.mktemp("api_data"))
-    scores = build_serving_copy(settings.serving_path, companies=COMPANIES, model_version="1")
-    return settings, scores
-
-
-@pytest.fixture(scope="module")
-def base_url(served) -> Iterator[str]:
-    with live_server(served[0]) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

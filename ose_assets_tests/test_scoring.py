@@ -121,6 +121,10 @@ def make_companies(features: pl.DataFrame) -> pl.DataFrame:
         pl.col("region_code")
         .replace_strict({"11": "Île-de-France", "84": "Auvergne-Rhône-Alpes", "93": "PACA"}, default="?")
         .alias("region_name"),
+        pl.col("region_code")
+        .replace_strict({"11": "75", "84": "69", "93": "13"}, default=None)
+        .alias("departement_code"),
+        pl.lit("12").alias("headcount_band"),
     )
 
 

@@ -15,9 +15,9 @@ from ose_assets.model.served_model import CHAMPION_ALIAS, SERVED_MODEL_ARTIFACT,
 from ose_assets.resources import build_resources
 from ose_assets.scoring import assets as scoring_assets
 from ose_assets.scoring.history import append_history
+from ose_assets.scoring.publish import SIREN_INDEXES, publish_serving_copy
 from ose_assets.scoring.ranking import build_top_opportunities
 from ose_assets.scoring.scores import score_companies
-from ose_assets.scoring.publish import SIREN_INDEXES, publish_serving_copy
 from ose_assets.settings import OSESettings
 from ose_assets_tests.test_scoring import (
     AS_OF,

@@ -219,7 +219,7 @@ def test_api_serves_the_published_track_record(world, tmp_path):
 
     from ose_assets.benchmarks.synthetic_serving import build_serving_copy
     from ose_assets.settings import OSESettings
-    from ose_assets_tests.test_api import live_server
+    from ose_assets_tests.api_server import live_server
 
     _, _, _, record, groups = world
     settings = OSESettings(data_dir=tmp_path)

@@ -22,6 +22,7 @@ from ose_assets.api.errors import (
     install_error_handlers,
     reject_unknown_query_parameters,
 )
+from ose_assets.api.pages import install_pages
 from ose_assets.api.reader import ServingStore, ServingUnavailable, ServingVersion
 from ose_assets.api.schemas import (
     ApiError,
@@ -261,4 +262,5 @@ def create_app(settings: OSESettings | None = None) -> FastAPI:
         return body
 
     app.include_router(router)
+    install_pages(app, settings, current)
     return app

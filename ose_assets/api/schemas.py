@@ -80,7 +80,9 @@ class TrackRecordGroup(BaseModel):
 class TrackRecordWindow(BaseModel):
     as_of_date: dt.date
     model_version: str
-    window_status: Literal["closed", "in_progress"] = Field(description="closed once as_of + horizon <= known_until")
+    window_status: Literal["closed", "in_progress"] = Field(
+        description="closed once as_of + horizon <= known_until"
+    )
     window_end: dt.date
     sample_type: Literal["out_of_sample", "in_sample", "unknown"] = Field(
         description="in_sample: the model was trained on outcomes after this as-of date (not a forecast)"

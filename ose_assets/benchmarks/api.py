@@ -1,6 +1,6 @@
 """Load benchmark of the API over a 1,000,000-company synthetic serving copy (not collected by pytest).
 
-    python -m ose_assets.benchmarks.api --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
+    ose bench api --companies 1000000 --data-dir /tmp/ose_api_bench --users 50 --duration 30
 
 Builds the serving copy once (reused on later runs unless --rebuild), like the pipeline's publish: exact
 reasons and a stored response for every company by default, or for the top --exact-top-n only (the others
@@ -23,8 +23,6 @@ import os
 import random
 import re
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +31,8 @@ from pathlib import Path
 
 import httpx
 from locust import FastHttpUser, task
+
+from ose_assets.benchmarks.http import api_server, sequential_latency, summary
 
 PATHS_FILE_ENV = "OSE_BENCH_PATHS_FILE"
 THINK_MS_ENV = "OSE_BENCH_THINK_MS"
@@ -87,21 +87,6 @@ class ApiUser(FastHttpUser):
         self.client.get(path, name="/api/v1/score/{siren}" if "/score/" in path else path.split("?")[0])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def summary(timings: list[float]) -> dict[str, float]:
-    """Median and p99 of timings in ms, rounded."""
-    timings = sorted(timings)
-    return {
-        "median_ms": round(statistics.median(timings), 2),
-        "p99_ms": round(timings[max(0, int(0.99 * len(timings)) - 1)], 2),
-    }
-
-
 def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500) -> dict[str, dict]:
     """One score lookup without HTTP, on distinct SIRENs (never cached): the stored response, and the
     general path (three tables read, exact SHAP when not stored, payload assembled)."""
@@ -122,17 +107,6 @@ def in_process_latency(serving_path: Path, sirens: list[str], rounds: int = 500)
             timings.append((time.perf_counter() - start) * 1000)
         figures[name] = summary(timings)
     return figures
-
-
-def sequential_latency(url: str, paths: list[tuple[str, dict]]) -> dict[str, float]:
-    """Requests one after the other over one keep-alive connection: latency without queueing."""
-    timings = []
-    with httpx.Client(base_url=url, timeout=30) as http:
-        for path, params in paths:
-            start = time.perf_counter()
-            http.get(path, params=params).raise_for_status()
-            timings.append((time.perf_counter() - start) * 1000)
-    return summary(timings)
 
 
 def _ms(value: str, unit: str) -> float:
@@ -226,25 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         if sirens:
             print(f"in-process score lookup ({name}): {in_process_latency(settings.serving_path, sirens)}")
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ose_assets.api.server:app_from_environment", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        env=os.environ | {"OSE_DATA_DIR": str(settings.data_dir)},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the API did not start")
-            time.sleep(0.5)
+    with api_server(settings.data_dir, args.workers) as (url, _):
         # Distinct SIRENs, none requested before: every lookup is a cache miss.
         fresh = random.sample(every, SEQUENTIAL_REQUESTS)
         fresh_on_request = random.sample(on_request, min(SEQUENTIAL_REQUESTS, len(on_request)))
@@ -279,9 +235,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name}: {args.tool}, {args.users} clients, think 0-{args.think_ms} ms, "
                 f"{args.workers} workers, load average {os.getloadavg()[0]:.1f}: {figures}"
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Scoring benchmark: prediction, exact TreeSHAP and approximate contributions at 200k and 1M companies.
 
-    python -m ose_assets.benchmarks.scoring [--sizes 200000 1000000] [--trees 200] [--depth 6] [--exact-top-n N]
+    ose bench scoring [--sizes 200000 1000000] [--trees 200] [--depth 6] [--exact-top-n N]
 
 Synthetic companies over the catalog's model features, an XGBoost model of realistic size, and a
 full scoring run (score_companies: load, predict, exact TreeSHAP, approximate contributions in chunks
@@ -103,7 +103,8 @@ def build_warehouse(
     con.execute(
         """create table normalized.companies as select siren, 'Société ' || siren as name,
         '62.01Z' as naf_code, 'Programmation informatique' as naf_label, naf_section, region_code,
-        'région ' || region_code as region_name from features.company_features"""
+        'région ' || region_code as region_name, null::varchar as departement_code,
+        null::varchar as headcount_band from features.company_features"""
     )
     types = list(model_config()["signal_types"])
     con.execute(

@@ -17,14 +17,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
-from ose_assets.scoring.responses import score_responses_query
 from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
-from ose_assets.scoring.ranking import band_expr
-from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS
 from ose_assets.scoring.publish import index_serving_tables
+from ose_assets.scoring.ranking import band_expr
+from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
+from ose_assets.scoring.responses import score_responses_query
+from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS, first_reasons
 from ose_assets.settings import model_config
 
 REGIONS = {
@@ -33,6 +33,10 @@ REGIONS = {
     "84": "Auvergne-Rhône-Alpes",
     "93": "Provence-Alpes-Côte d'Azur",
 }
+# Départements of each region above; headcount bands (SIRENE codes): drawn from the SIREN, not the rng,
+# so the other columns stay the same for a given seed.
+DEPARTEMENTS = {"11": ("75", "92"), "53": ("29", "35"), "84": ("38", "69"), "93": ("06", "13")}
+HEADCOUNT_BANDS = tuple("NN 00 01 02 03 11 12 21 22 31 32 41 42 51 52 53".split())
 NAF_SECTIONS = ("C", "F", "G", "J", "M")
 CATEGORY_VALUES = {
     "category": ["PME", "ETI", "GE"],
@@ -165,6 +169,12 @@ def build_serving_copy(
         .with_columns(
             rank=pl.when(pl.col("is_eligible")).then(pl.int_range(1, pl.len() + 1, dtype=pl.Int32)),
             region_name=pl.col("region_code").replace_strict(REGIONS),
+            departement_code=pl.col("region_code")
+            .replace_strict({code: list(codes) for code, codes in DEPARTEMENTS.items()})
+            .list.get(pl.col("siren").str.slice(5, 3).cast(pl.Int64) % 2),
+            headcount_band=pl.lit(pl.Series(HEADCOUNT_BANDS)).get(
+                pl.col("siren").str.slice(2, 3).cast(pl.Int64) % len(HEADCOUNT_BANDS)
+            ),
             naf_code=pl.col("naf_division") + ".01Z",
             naf_label=pl.format("Activité {}", pl.col("naf_division")),
             model_version=pl.lit(model_version),
@@ -193,6 +203,7 @@ def build_serving_copy(
             for how, is_exact in (("semi", True), ("anti", False))
         ]
     )
+    scores = scores.join(first_reasons(reasons), on="siren", how="left")
     _write(path, model, features, scores, reasons, evidence, as_of, scored_at)
     return scores
 
@@ -213,6 +224,7 @@ def _evidence(sirens: np.ndarray, as_of: dt.date, rng: np.random.Generator) -> p
             "source": "press_release",
             "source_ref": [f"ref-{i}" for i in range(n)],
             "source_url": [f"https://example.org/news/{i}" for i in range(n)],
+            "title": None,
         }
     )
 

@@ -19,8 +19,9 @@ from ose_assets.warehouse import AS_OF_TAG, AsOfConfig, frame_to_markdown, table
 
 TRACK_RECORD_KEY = dg.AssetKey(["monitoring", "track_record"])
 SUMMARY_COLUMNS = [
-    "as_of_date", "model_version", "window_status", "sample_type", "companies", "expected_wins", "realised_wins",
-    "top10_wins", "top100_wins", "realised_roc_auc", "test_roc_auc", "realised_ece", "test_ece",
+    "as_of_date", "model_version", "window_status", "sample_type", "companies", "expected_wins",
+    "realised_wins", "top10_wins", "top100_wins", "realised_roc_auc", "test_roc_auc", "realised_ece",
+    "test_ece",
 ]  # fmt: skip
 REALISED_METRICS = ("realised_roc_auc", "realised_brier", "realised_ece", "realised_top_decile_lift")
 

@@ -11,10 +11,10 @@ from dagster_duckdb import DuckDBResource
 from ose_assets.model.served_model import ServedModel, load_champion
 from ose_assets.resources import DataRootResource, MLflowResource
 from ose_assets.scoring.history import append_history
+from ose_assets.scoring.publish import SERVING_HISTORY_RUNS, publish_serving_copy
 from ose_assets.scoring.ranking import TOP_K, build_top_opportunities, segment_count_mismatches
 from ose_assets.scoring.report import score_distribution_markdown, top_table_markdown
 from ose_assets.scoring.scores import FEATURES_TABLE, features_as_of, score_companies
-from ose_assets.scoring.publish import SERVING_HISTORY_RUNS, publish_serving_copy
 from ose_assets.warehouse import AS_OF_TAG, AsOfConfig, resolve_as_of, table_metadata
 
 SCORING = "scoring"

@@ -30,6 +30,7 @@ EVIDENCE_COLUMNS = {
     "source": pl.String,
     "source_ref": pl.String,
     "source_url": pl.String,
+    "title": pl.String,
 }
 
 
@@ -37,7 +38,8 @@ def signal_evidence_query(as_of: dt.date) -> str:
     """Evidence records of the companies in features.company_features, dated at or before `as_of`.
 
     kind: 'bodacc' (source_ref = BODACC announcement id), 'signal' (the feed's reference) or
-    'article' (source_ref = article_id, source_url = the article URL; signal_type = its event type).
+    'article' (source_ref = article_id, source_url = the article URL, title = its title; signal_type = its
+    event type). title is null for signals and BODACC.
     """
     families = ", ".join(
         f"('{name}', '{spec['family']}')" for name, spec in model_config()["signal_types"].items()
@@ -55,18 +57,19 @@ def signal_evidence_query(as_of: dt.date) -> str:
         select s.siren, s.signal_type, s.signal_family, s.polarity::tinyint as polarity, s.event_date,
             case when s.source = 'bodacc' then 'bodacc' else 'signal' end as kind,
             s.source, coalesce(s.source_ref, s.signal_id) as source_ref, s.source_url,
-            null::timestamp as published_at
+            null::varchar as title, null::timestamp as published_at
         from normalized.signals s semi join scored using (siren)
         where s.event_date <= {day}
         union all
         select l.siren, a.event_type, f.signal_family, a.polarity::tinyint, a.published_date,
-            'article', a.source, a.article_id, a.url, a.published_at
+            'article', a.source, a.article_id, a.url, a.title, a.published_at
         from links l semi join scored using (siren)
         join normalized.articles a using (article_id)
         left join family_of f on f.signal_type = a.event_type
         where a.published_date <= {day}
     )
-    select siren, signal_type, signal_family, polarity, event_date, kind, source, source_ref, source_url
+    select siren, signal_type, signal_family, polarity, event_date, kind, source, source_ref, source_url,
+        title
     from records
     qualify row_number() over (
         partition by siren, kind = 'article', signal_type, polarity
@@ -101,10 +104,13 @@ def evidence_map(catalog: list[Feature] = FEATURE_CATALOG) -> tuple[dict[str, in
 
 
 def attach_evidence(reasons: pl.DataFrame, evidence: pl.DataFrame, catalog: list[Feature] = FEATURE_CATALOG):
-    """Add evidence (JSON list of {kind, id, url, date, type}), evidence_date and evidence_type (of the
-    most recent record) to reasons (reason_id, siren, as_of_date, feature): only records dated at or
-    before the as-of date and inside the feature's window, most recent first, at most EVIDENCE_PER_REASON.
+    """Add evidence (JSON list of {kind, id, url, date, type, source, title}), evidence_date and
+    evidence_type (of the most recent record) to reasons (reason_id, siren, as_of_date, feature): only
+    records dated at or before the as-of date and inside the feature's window, most recent first, at most
+    EVIDENCE_PER_REASON.
     """
+    if "title" not in evidence.columns:  # serving copies published before titles were kept
+        evidence = evidence.with_columns(title=pl.lit(None, pl.String))
     index, features = evidence_map(catalog)
     # Join on siren only (a company has few evidence rows), then keep the feature's keys by bit mask.
     keyed = evidence.with_columns(
@@ -139,6 +145,8 @@ def attach_evidence(reasons: pl.DataFrame, evidence: pl.DataFrame, catalog: list
         pl.col("source_url").alias("url"),
         pl.col("event_date").dt.to_string("%Y-%m-%d").alias("date"),
         pl.col("signal_type").alias("type"),
+        "source",
+        "title",
     ).struct.json_encode()
     summary = matched.group_by("reason_id").agg(
         evidence=pl.format("[{}]", record.str.join(",")),

@@ -27,6 +27,9 @@ class Evidence(BaseModel):
     url: str | None
     date: str | None = Field(description="event or publication date, YYYY-MM-DD")
     type: str | None = Field(description="signal_type (or the article's event type)")
+    # Older serving copies stored evidence without these two.
+    source: str | None = Field(None, description="where the record came from: 'bodacc', the feed or the site")
+    title: str | None = Field(None, description="the article's title; null for signals and BODACC")
 
 
 class Reason(BaseModel):
@@ -59,6 +62,8 @@ class CompanyScore(BaseModel):
     naf_section: str | None
     region_code: str | None
     region_name: str | None
+    departement_code: str | None = Field(description="INSEE département of the head office, e.g. 75")
+    headcount_band: str | None = Field(description="SIRENE headcount band code (tranche d'effectif), e.g. 12")
     score: float = Field(description="calibrated probability of an opportunity within the horizon, x 100")
     band: str
     rank: int | None = Field(description="rank among eligible companies (1 = best); null when excluded")

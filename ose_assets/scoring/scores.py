@@ -34,6 +34,8 @@ COMPANY_SCORE_COLUMNS = [
     "naf_section",
     "region_code",
     "region_name",
+    "departement_code",
+    "headcount_band",
     "score",
     "band",
     "rank",
@@ -47,6 +49,9 @@ COMPANY_SCORE_COLUMNS = [
     "trend",
     "explanation_method",
     "last_positive_signal_date",
+    "first_reason_fr",
+    "first_reason_en",
+    "first_reason_date",
 ]
 
 
@@ -80,7 +85,7 @@ def load_scoring_frame(con: duckdb.DuckDBPyConnection, model: ServedModel) -> pl
     return con.execute(
         f"""select f.siren, f.as_of_date, c.name, c.naf_code, c.naf_label,
             c.naf_section as company_naf_section, c.region_code as company_region_code, c.region_name,
-            {selected}
+            c.departement_code, c.headcount_band, {selected}
         from {FEATURES_TABLE} f left join normalized.companies c using (siren)
         order by f.siren"""
     ).pl()
@@ -96,6 +101,8 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
         pl.col("company_naf_section").alias("naf_section"),
         pl.col("company_region_code").alias("region_code"),
         "region_name",
+        "departement_code",
+        "headcount_band",
         "as_of_date",
         "last_positive_signal_date",
         score=pl.Series(np.round(model.predict_score(frame).astype(np.float64), 1)),
@@ -111,6 +118,17 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
         "siren", rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int32)
     )
     return scores.join(ranks, on="siren", how="left")
+
+
+def first_reasons(reasons: pl.DataFrame) -> pl.DataFrame:
+    """Per company, its strongest reason up and the date of that reason's most recent evidence: what a
+    ranking row shows, read with the row instead of one score_reasons lookup per listed company."""
+    return reasons.filter(pl.col("direction") == "up", pl.col("reason_rank") == 1).select(
+        "siren",
+        first_reason_fr="reason_fr",
+        first_reason_en="reason_en",
+        first_reason_date=pl.col("evidence").str.json_path_match("$[0].date").str.to_date(),
+    )
 
 
 def exact_sirens(scores: pl.DataFrame, exact_top_n: int | None) -> pl.Series:
@@ -166,6 +184,7 @@ def score_companies(
         .otherwise(pl.lit("approximate"))
     )
     reasons = explain_all(model, frame, evidence, exact)
+    scores = scores.join(first_reasons(reasons), on="siren", how="left")
     lap("explain")
     replace_table_from_frame(
         con,
