@@ -40,6 +40,8 @@ class OSESettings(BaseSettings):
     # joins and sorts spill to <warehouse>.tmp) and threads (default: every core).
     duckdb_memory_limit: str | None = None
     duckdb_threads: int | None = None
+    # Where `mlflow ui` answers: the model asset's metadata links its MLflow run and registered version.
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
 
     def duckdb_config(self) -> dict[str, object]:
         """DuckDB connection settings of the warehouse, only those that are set."""

@@ -111,5 +111,5 @@ def load_reference(
         f"{train} order by hash(siren, snapshot_date, ?::bigint), siren, snapshot_date limit ?",
         [dates, seed, sample_rows],
     ).pl()
-    frame = frame.with_columns(pl.Series("score", champion.predict_score(frame)).round(1))
+    frame = frame.with_columns(champion.published_scores(frame).get_column("score"))
     return Reference(frame, dates, train_rows, source, note)
