@@ -192,6 +192,7 @@ def log_and_register(
     experiment_id = mlflow_resource.configure()
     client = mlflow_resource.client()
     name = mlflow_resource.registered_model_name
+    description = version_description(served.kind, as_of, change, version_tags, promote, reason)
     _ensure_registered_model(client, name)
     client.update_registered_model(name, description=REGISTERED_MODEL_DESCRIPTION.format(name=name))
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"as of {as_of} · {change}") as run:
@@ -213,7 +214,9 @@ def log_and_register(
             mlflow.log_artifacts(tmp, PLOTS_DIR)
         info = log_pyfunc(served, example)
         version = str(mlflow.register_model(info.model_uri, name).version)
-        mlflow.set_tag("mlflow.runName", f"v{version} · as of {as_of} · {change}")
+        mlflow.set_tags(
+            {"mlflow.runName": f"v{version} · as of {as_of} · {change}", "mlflow.note.content": description}
+        )
         stamped = served.with_registry(version, run_id)
         card = render_card(version)
         mlflow.log_text(card, MODEL_CARD_ARTIFACT)
@@ -226,11 +229,7 @@ def log_and_register(
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))
-    client.update_model_version(
-        name,
-        version,
-        description=version_description(served.kind, as_of, change, version_tags, promote, reason),
-    )
+    client.update_model_version(name, version, description=description)
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return stamped, card
