@@ -25,17 +25,24 @@ class DataRootResource(dg.ConfigurableResource):
 
 
 class MLflowResource(dg.ConfigurableResource):
-    """MLflow tracking store and model registry under the data root, with absolute URIs."""
+    """MLflow tracking store and model registry under the data root, with absolute URIs (rewritten to
+    this data root when the directory was copied or moved: model/store.py)."""
 
     tracking_uri: str
     artifact_uri: str
     experiment_name: str = EXPERIMENT_NAME
     registered_model_name: str = REGISTERED_MODEL_NAME
+    ui_url: str = "http://127.0.0.1:5000"
 
     def configure(self) -> str:
         """Point the mlflow client at this store; return the experiment id (created if missing)."""
         import mlflow
 
+        from ose_assets.model.store import relocate_artifact_root
+
+        relocate_artifact_root(
+            Path(self.tracking_uri.removeprefix("sqlite:///")), self.experiment_name, self.artifact_uri
+        )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         experiment = mlflow.get_experiment_by_name(self.experiment_name)
@@ -49,6 +56,20 @@ class MLflowResource(dg.ConfigurableResource):
         self.configure()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
+    def ui_links(self, run_id: str | None, version: str | None) -> dict[str, dg.MetadataValue]:
+        """MLflow UI links (settings mlflow_ui_url) of a run and a registered version, for asset metadata."""
+        links = {}
+        if run_id:
+            experiment_id = self.client().get_run(run_id).info.experiment_id
+            links["mlflow_run"] = dg.MetadataValue.url(
+                f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+            )
+        if version and version != "unregistered":
+            links["mlflow_model_version"] = dg.MetadataValue.url(
+                f"{self.ui_url}/#/models/{self.registered_model_name}/versions/{version}"
+            )
+        return links
+
 
 def build_resources(settings: OSESettings | None = None) -> dict[str, object]:
     """Resources for one data root; tests pass a temporary one."""
@@ -60,6 +81,8 @@ def build_resources(settings: OSESettings | None = None) -> dict[str, object]:
         "io_manager": OSEDuckDBIOManager(database=database, connection_config=config),
         "data_root": DataRootResource(data_dir=str(settings.data_dir)),
         "mlflow": MLflowResource(
-            tracking_uri=settings.mlflow_tracking_uri, artifact_uri=settings.mlflow_artifact_uri
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_uri=settings.mlflow_artifact_uri,
+            ui_url=settings.mlflow_ui_url,
         ),
     }

@@ -52,6 +52,8 @@ class OSESettings(BaseSettings):
     max_url_chars: int = 2048
     max_document_chars: int = 1_000_000
     max_field_chars: int = 4096
+    # Where `mlflow ui` answers: the model asset's metadata links its MLflow run and registered version.
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
 
     def duckdb_config(self) -> dict[str, object]:
         """DuckDB connection settings of the warehouse, only those that are set."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import mlflow
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, load_training_frame,
 from ose_assets.model.registry import Evaluation, decide_promotion
 from ose_assets.model.served_model import load_champion
 from ose_assets.model.train import fit_model, with_validation_roles
+from ose_assets.resources import REGISTERED_MODEL_NAME
 from ose_assets.settings import model_config
 from ose_assets_tests.training_fixtures import (
     AS_OF,
@@ -86,7 +88,15 @@ def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch
         weak.setitem(xgb_config, "max_depth", 1)
         weak.setitem(xgb_config, "n_estimators", 3)
         weak.setitem(xgb_config, "early_stopping_rounds", 3)
-        worse = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=2))
+        # The first run's inputs again: only a forced retrain trains (and the rule refuses it).
+        kept = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=2))
+        assert not kept.retrained and kept.served.version == strong.served.version
+        assert kept.decision == f"training inputs unchanged since v{first.served.version}, " + (
+            f"champion v{strong.served.version} kept"
+        )
+        worse = train_and_publish(
+            con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=2), retrain=True
+        )
     assert not worse.promoted and "ROC-AUC too low" in worse.reason
     # The champion was re-scored on the same test rows: its AUC there is the strong model's.
     assert worse.champion_test_roc_auc == pytest.approx(strong.metrics["roc_auc"])
@@ -119,7 +129,9 @@ def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch
 
 def test_test_metrics_are_sane(learned):
     con, resources = learned
-    outcome = train_and_publish(con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=3))
+    outcome = train_and_publish(
+        con, resources["mlflow"], AS_OF, TRAINED_AT + dt.timedelta(hours=3), retrain=True
+    )
     metrics = outcome.metrics
     assert metrics["roc_auc"] > 0.7
     assert metrics["ece"] < 0.03
@@ -131,15 +143,28 @@ def test_test_metrics_are_sane(learned):
     assert "## Promotion decision" in card and "data:image/png;base64," in card and "## Known limits" in card
     run = resources["mlflow"].client().get_run(outcome.served.run_id)
     artifacts = {a.path for a in resources["mlflow"].client().list_artifacts(run.info.run_id)}
-    assert {
-        "served_model.json",
-        "model_card.md",
-        "training_fingerprint.json",
-        "feature_list.json",
-        "calibrator.json",
-        "plots",
-    } <= artifacts
+    assert {"model_card.md", "training_fingerprint.json", "feature_list.json", "plots"} <= artifacts
     assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
+    # A unique, meaningful run name; the training set as one dataset per split; a pyfunc with a signature.
+    version = outcome.served.version
+    assert run.info.run_name.startswith(f"v{version} · as of {AS_OF.isoformat()} · ")
+    inputs = {
+        d.dataset.name: (d.dataset.digest, {t.key: t.value for t in d.tags})
+        for d in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training_set/train", "training_set/validation", "training_set/test"}
+    test_rows = con.execute("select count(*) from training.training_set where split = 'test'").fetchone()[0]
+    assert inputs["training_set/test"][1]["rows"] == str(test_rows)
+    assert inputs["training_set/test"][1]["mlflow.data.context"] == "test"
+    info = mlflow.models.get_model_info(f"models:/{REGISTERED_MODEL_NAME}/{version}")
+    assert info.flavors.keys() >= {"python_function"}
+    assert info.signature.inputs.input_names() == model_feature_names()
+    assert info.signature.outputs.input_names() == ["score", "band"]
+    client = resources["mlflow"].client()
+    described = client.get_model_version(REGISTERED_MODEL_NAME, version).description
+    assert "trained as of" in described and run.data.tags["mlflow.note.content"] == described
+    assert "mlflow.pyfunc.load_model" in client.get_registered_model(REGISTERED_MODEL_NAME).description
+    assert version_tag(resources, version, "training_fingerprint") == run.data.tags["training_fingerprint"]
 
 
 def test_calibrator_prefers_platt_unless_isotonic_is_clearly_better():

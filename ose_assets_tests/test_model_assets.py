@@ -47,3 +47,30 @@ def test_materialize_training_set_and_model(tmp_path):
     assert "data:image/png;base64," in metadata["model_card"].value
     assert model_events["model/model_versions"]["dagster/row_count"].value == 1
     assert load_champion(resources["mlflow"]).version == metadata["model_version"].value
+    assert metadata["decision"].value.startswith("retrained v1 (first model) and promoted")
+    assert metadata["mlflow_model_version"].url.endswith("/#/models/ose-opportunity-model/versions/1")
+
+    # A second full refresh on the same inputs keeps the champion; `ose run --retrain` (its run tag)
+    # trains a new version anyway.
+    def model_metadata(tags):
+        result = dg.materialize(
+            [training_assets.training_set, model_assets.opportunity_model],
+            resources=resources,
+            tags={AS_OF_TAG: AS_OF.isoformat(), **tags},
+        )
+        assert result.success
+        (event,) = [
+            m
+            for m in result.asset_materializations_for_node("opportunity_model")
+            if m.asset_key == model_assets.OPPORTUNITY_MODEL
+        ]
+        return event.metadata
+
+    kept = model_metadata({})
+    assert kept["decision"].value == "training inputs unchanged since v1, champion kept"
+    assert (kept["model_version"].value, kept["retrained"].value) == ("1", False)
+    assert kept["mlflow_run"].url == metadata["mlflow_run"].url
+    assert "data:image/png;base64," in kept["plot_calibration_curve"].value
+    forced = model_metadata({model_assets.RETRAIN_TAG: "true"})
+    assert forced["model_version"].value == "2" and forced["retrained"].value is True
+    assert forced["decision"].value.startswith("retrained v2 (retrain requested, inputs unchanged)")

@@ -289,12 +289,21 @@ def test_shifted_batch_fires_and_names_the_drifting_features(world):
     assert volume.height == 3 * model_config()["drift"]["volume_weeks"]
     assert volume["status"].is_null().all()
 
-    # The drift is logged on the champion's MLflow run: metrics per step and the JSON artifact.
+    # The drift is logged on the champion's MLflow run: headline metrics with the scoring run's ordinal
+    # as step (no per-feature metric) and one table artifact per scoring run.
     client = world["resources"]["mlflow"].client()
-    history = client.get_metric_history(world["run_id"], "drift_psi/signals_12m")
-    assert int(as_of.strftime("%Y%m%d")) in {m.step for m in history}
-    artifacts = {a.path for a in client.list_artifacts(world["run_id"], "drift")}
-    assert f"drift/drift_{as_of.isoformat()}.json" in artifacts
+    history = client.get_metric_history(world["run_id"], "drift_alerts")
+    steps = sorted(m.step for m in history)
+    assert steps == list(range(1, len(steps) + 1))
+    latest = max(history, key=lambda m: m.step)
+    assert latest.value == len(alert)
+    max_psi = max(client.get_metric_history(world["run_id"], "drift_max_psi"), key=lambda m: m.step)
+    assert max_psi.value == pytest.approx(rows.filter(pl.col("metric") == "psi")["value"].max())
+    assert not [key for key in client.get_run(world["run_id"]).data.metrics if key.startswith("drift_psi")]
+    table = f"drift/scoring_run_{latest.step:04d}_as_of_{as_of.isoformat()}.json"
+    assert table in {a.path for a in client.list_artifacts(world["run_id"], "drift")}
+    logged = client.load_table(client.get_run(world["run_id"]).info.experiment_id, table, [world["run_id"]])
+    assert len(logged) == rows.height
 
     # Re-running the same as-of replaces its rows: an unshifted batch clears the alert.
     score_batch(world, as_of, shift=1.0, seed=203)

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> bool:
     import dagster as dg
 
     from ose_assets.definitions import defs
+    from ose_assets.model.assets import RETRAIN_TAG
     from ose_assets.warehouse import AS_OF_TAG
 
     as_of = getattr(args, "as_of", None) or today_paris().isoformat()
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> bool:
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def("ose_full_refresh").execute_in_process(
             instance=instance,
-            tags={AS_OF_TAG: as_of},
+            tags={AS_OF_TAG: as_of, **({RETRAIN_TAG: "true"} if getattr(args, "retrain", False) else {})},
             # One line per table on the console; the full event log stays in the Dagster UI.
             run_config={"loggers": {"ose_progress": {}}},
             raise_on_error=False,
@@ -73,6 +74,10 @@ def register(add_command) -> None:
         sub = add_command(name, handler, help_text)
         sub.add_argument("--companies", type=int, default=20_000)
         sub.add_argument("--seed", type=int, default=42)
-    add_command("run", run, "materialize every asset over the inbox").add_argument(
-        "--as-of", help="score as of this date (YYYY-MM-DD; default today)"
+    sub = add_command("run", run, "materialize every asset over the inbox")
+    sub.add_argument("--as-of", help="score as of this date (YYYY-MM-DD; default today)")
+    sub.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train a new model version even if the training inputs are unchanged",
     )

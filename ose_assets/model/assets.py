@@ -1,6 +1,5 @@
 """model assets: train, evaluate, register and promote the opportunity model (logic in pipeline.py)."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -9,11 +8,13 @@ from dagster_duckdb import DuckDBResource
 from ose_assets.model import evaluate as ev
 from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, PLOT_FILES, latest_champion, train_and_publish
 from ose_assets.resources import MLflowResource
-from ose_assets.settings import PARIS, model_config
+from ose_assets.settings import model_config
 from ose_assets.warehouse import AsOfConfig, frame_to_markdown, resolve_as_of, table_metadata
 
 OPPORTUNITY_MODEL = dg.AssetKey(["model", "opportunity_model"])
 MODEL_VERSIONS = dg.AssetKey(["model", "model_versions"])
+# Run tag of `ose run --retrain`: train a new version even when the training inputs are unchanged.
+RETRAIN_TAG = "ose/retrain"
 
 
 @dg.multi_asset(
@@ -24,7 +25,9 @@ MODEL_VERSIONS = dg.AssetKey(["model", "model_versions"])
             kinds={"xgboost", "mlflow"},
             deps=[dg.AssetKey(["training", "training_set"])],
             description="Calibrated XGBoost (or the rules prior at cold start), registered in MLflow as "
-            "ose-opportunity-model; the `champion` alias moves only when the promotion rule says so.",
+            "ose-opportunity-model (a pyfunc: feature columns in, score and band out); retrained only when "
+            "the training inputs changed (or the run has the tag ose/retrain=true); the `champion` alias "
+            "moves only when the promotion rule says so.",
         ),
         dg.AssetSpec(
             MODEL_VERSIONS,
@@ -40,9 +43,12 @@ def opportunity_model(
     context: dg.AssetExecutionContext, config: AsOfConfig, warehouse: DuckDBResource, mlflow: MLflowResource
 ):
     as_of = resolve_as_of(context, config.as_of)
+    retrain = context.run.tags.get(RETRAIN_TAG, "").lower() == "true"
+    trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # stored in UTC, like scored_at
     with warehouse.get_connection() as con:
-        outcome = train_and_publish(con, mlflow, as_of, dt.datetime.now(PARIS).replace(tzinfo=None))
+        outcome = train_and_publish(con, mlflow, as_of, trained_at, retrain=retrain)
         versions_metadata = table_metadata(con, MODEL_VERSIONS_TABLE)
+    context.log.info(f"model: {outcome.decision}")
     served = outcome.served
     metrics = {f"test_{k}": dg.MetadataValue.float(v) for k, v in outcome.metrics.items() if v is not None}
     plots = {
@@ -53,9 +59,12 @@ def opportunity_model(
     yield dg.MaterializeResult(
         asset_key=OPPORTUNITY_MODEL,
         metadata={
+            "decision": outcome.decision,
             "model_version": served.version,
+            "retrained": outcome.retrained,
             "model_kind": served.kind,
             "run_id": served.run_id,
+            **mlflow.ui_links(served.run_id, served.version),
             "promoted": outcome.promoted,
             "promotion_reason": outcome.reason,
             "champion_version": outcome.champion_version,
@@ -64,7 +73,7 @@ def opportunity_model(
             **metrics,
             "segment_roc_auc": dg.MetadataValue.md(frame_to_markdown(outcome.segments)),
             **plots,
-            "model_card": dg.MetadataValue.md(outcome.card_markdown),
+            **({"model_card": dg.MetadataValue.md(outcome.card_markdown)} if outcome.card_markdown else {}),
         },
     )
     yield dg.MaterializeResult(asset_key=MODEL_VERSIONS, metadata=versions_metadata)

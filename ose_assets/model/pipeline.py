@@ -9,7 +9,9 @@ exists. An empty training set is a cold start too: the pipeline never fails for 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,17 +19,20 @@ import polars as pl
 
 from ose_assets.features.catalog import categorical_feature_names, model_feature_names
 from ose_assets.model import evaluate as ev
+from ose_assets.model.fingerprint import inputs_fingerprint
 from ose_assets.model.model_card import CardInputs, render_model_card
 from ose_assets.model.prior import build_prior, prior_markdown
 from ose_assets.model.registry import (
+    MODEL_CARD_ARTIFACT,
     PLOTS_DIR,
     Evaluation,
-    champion_tag,
+    champion_version_tags,
     decide_promotion,
     evaluate_champion,
     log_and_register,
+    unchanged_version,
 )
-from ose_assets.model.served_model import ServedModel
+from ose_assets.model.served_model import ServedModel, load_champion
 from ose_assets.model.train import (
     fit_model,
     insufficient_labels,
@@ -50,6 +55,11 @@ PLOT_FILES = {
 @dataclass(frozen=True)
 class TrainingOutcome:
     served: ServedModel
+    # One sentence for the log, the model asset's metadata and the `ose run` summary: "training inputs
+    # unchanged since v3, champion kept", "retrained v4 (new training data) and promoted: ..." or
+    # "retrained v4 (new training data), refused: ...".
+    decision: str
+    retrained: bool
     metrics: dict[str, float | None]
     segments: pl.DataFrame
     promoted: bool
@@ -130,12 +140,77 @@ def _plots(
     }
 
 
+def kept_outcome(mlflow_resource, since) -> TrainingOutcome:
+    """No training: the champion stays, with the metrics, plots and card of its registered run."""
+    champion = load_champion(mlflow_resource)
+    tags = champion_version_tags(mlflow_resource) or {}
+    decision = f"training inputs unchanged since v{since.version}, " + (
+        "champion kept" if str(since.version) == champion.version else f"champion v{champion.version} kept"
+    )
+    client = mlflow_resource.client()
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = {
+            info.path
+            for folder in (None, PLOTS_DIR)
+            for info in client.list_artifacts(champion.run_id, folder)
+        }
+
+        def read(path: str) -> bytes | None:
+            return (
+                Path(client.download_artifacts(champion.run_id, path, tmp)).read_bytes()
+                if path in stored
+                else None
+            )
+
+        plots = {file: png for file in PLOT_FILES.values() if (png := read(f"{PLOTS_DIR}/{file}"))}
+        card = (read(MODEL_CARD_ARTIFACT) or b"").decode()
+    for title, file in PLOT_FILES.items():
+        if file in plots:
+            card = card.replace(f"![{title}]({PLOTS_DIR}/{file})", ev.png_markdown(title, plots[file]))
+    auc = tags.get("test_roc_auc")
+    metrics = {
+        name: float(tags[f"test_{name}"])
+        for name in ("roc_auc", "ece")
+        if tags.get(f"test_{name}") not in (None, "None")
+    }
+    return TrainingOutcome(
+        served=champion,
+        decision=decision,
+        retrained=False,
+        metrics=metrics,
+        segments=pl.DataFrame(),
+        promoted=False,
+        reason=decision,
+        champion_version=champion.version,
+        champion_kind=champion.kind,
+        champion_test_roc_auc=float(auc) if auc not in (None, "None") else None,
+        card_markdown=card,
+        plots=plots,
+        split_dates={},
+        split_counts={},
+        params={},
+    )
+
+
 def train_and_publish(
-    con: duckdb.DuckDBPyConnection, mlflow_resource, as_of: dt.date, trained_at: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    mlflow_resource,
+    as_of: dt.date,
+    trained_at: dt.datetime,
+    retrain: bool = False,
 ) -> TrainingOutcome:
+    """Train, evaluate, register and apply the promotion rule, unless a registered version was trained
+    on exactly these inputs (fingerprint.py) and `retrain` is False: then the champion is kept."""
     config = model_config()
     settings = config["training"]
     features, categorical = model_feature_names(), categorical_feature_names()
+    inputs = inputs_fingerprint(con, features, categorical, config)
+    since = None if retrain else unchanged_version(mlflow_resource, inputs.value)
+    if since is not None:
+        return kept_outcome(mlflow_resource, since)
+    change = inputs.changes(champion_version_tags(mlflow_resource))
+    if retrain and change == "inputs unchanged":
+        change = "retrain requested, inputs unchanged"
     frame = with_validation_roles(load_training_frame(con), float(settings["early_stopping_share"]))
     counts = label_counts(frame)
     cold_start = insufficient_labels(frame, int(settings["min_won"]), int(settings["min_lost"]))
@@ -206,11 +281,14 @@ def train_and_publish(
     stamped, _ = log_and_register(
         mlflow_resource,
         served=served,
+        example=(test if test.height else frame).head(5),
+        inputs=inputs,
         params=params,
         metrics=run_metrics,
         plots=plots,
         fingerprint=training_fingerprint(con, frame, counts),
-        run_name=f"{served.kind} as of {as_of.isoformat()}",
+        as_of=as_of.isoformat(),
+        change=change,
         render_card=lambda version: render_model_card(
             card_inputs, version, {t: f"![{t}]({PLOTS_DIR}/{f})" for t, f in PLOT_FILES.items() if f in plots}
         ),
@@ -233,7 +311,7 @@ def train_and_publish(
         champion_version, champion_kind = champion.version, champion.kind
         champion_auc = champion_eval.roc_auc
         if champion_auc is None and champion_kind == "xgboost":
-            registered = champion_tag(mlflow_resource, "test_roc_auc")
+            registered = (champion_version_tags(mlflow_resource) or {}).get("test_roc_auc")
             champion_auc = float(registered) if registered not in (None, "None") else None
     write_model_versions(
         con,
@@ -259,8 +337,13 @@ def train_and_publish(
             "champion_test_roc_auc": champion_auc,
         },
     )
+    decision = f"retrained v{stamped.version} ({change})" + (
+        f" and promoted: {reason}" if promoted else f", refused: {reason}"
+    )
     return TrainingOutcome(
         served=stamped,
+        decision=decision,
+        retrained=True,
         metrics=metrics,
         segments=segments,
         promoted=promoted,

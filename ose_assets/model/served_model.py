@@ -97,6 +97,14 @@ class ServedModel:
         """Calibrated probability of conversion within the horizon, x 100."""
         return 100.0 * self._calibrate(self._margins(self.matrix(features)))
 
+    def published_scores(self, features: pl.DataFrame) -> pl.DataFrame:
+        """The published score (calibrated probability x 100, one decimal) and its band: what scoring
+        writes to company_scores and what the registered pyfunc's predict returns."""
+        from ose_assets.scoring.ranking import band_expr
+
+        score = pl.Series("score", np.round(self.predict_score(features).astype(np.float64), 1))
+        return pl.DataFrame([score]).with_columns(band=band_expr())
+
     def contributions(
         self, features: pl.DataFrame, exact: bool = True, x: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +185,6 @@ class ServedModel:
 
 def load_champion(mlflow_resource) -> ServedModel | None:
     """The model version behind the registry's `champion` alias, or None when none is registered yet."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow_resource.client()
@@ -185,8 +192,26 @@ def load_champion(mlflow_resource) -> ServedModel | None:
         version = client.get_model_version_by_alias(mlflow_resource.registered_model_name, CHAMPION_ALIAS)
     except MlflowException:
         return None
-    path = mlflow.artifacts.download_artifacts(
-        run_id=version.run_id, artifact_path=SERVED_MODEL_ARTIFACT, tracking_uri=mlflow_resource.tracking_uri
-    )
+    return load_version(mlflow_resource, version)
+
+
+def load_version(mlflow_resource, version) -> ServedModel:
+    """The served model of a registered version: the artifact its pyfunc wraps (model/pyfunc.py), or,
+    for a version registered before the pyfunc existed, its run's served_model.json."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{mlflow_resource.registered_model_name}/{version.version}/"
+            f"artifacts/{SERVED_MODEL_ARTIFACT}",
+            tracking_uri=mlflow_resource.tracking_uri,
+        )
+    except (MlflowException, OSError):
+        path = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id,
+            artifact_path=SERVED_MODEL_ARTIFACT,
+            tracking_uri=mlflow_resource.tracking_uri,
+        )
     with open(path, "rb") as handle:
         return ServedModel.from_bytes(handle.read()).with_registry(version.version, version.run_id)

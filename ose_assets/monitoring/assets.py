@@ -5,7 +5,6 @@ training set: they record what they could compute and say why in their metadata.
 """
 
 import datetime as dt
-import json
 import time
 
 import dagster as dg
@@ -179,20 +178,34 @@ def psi_rows(
     )
 
 
+DRIFT_METRICS = ("drift_max_psi", "drift_alerts", "drift_warnings")
+
+
 def log_drift_to_mlflow(client, run_id: str, as_of: dt.date, rows: pl.DataFrame) -> str:
-    """PSI as metrics of the champion's run (step = as-of date as YYYYMMDD) and the whole table as JSON."""
+    """On the champion's run: one table artifact per scoring run (every drift row) and the headline
+    metrics drift_max_psi / drift_alerts / drift_warnings, whose step is the run's ordinal (1 for the
+    first scoring run with this champion, 2 for the next...)."""
     from mlflow.entities import Metric
 
+    step = len(client.get_metric_history(run_id, DRIFT_METRICS[0])) + 1
     timestamp = int(time.time() * 1000)
-    step = int(as_of.strftime("%Y%m%d"))
-    scalar = rows.filter(pl.col("metric") != psi.SIGNAL_VOLUME_METRIC, pl.col("value").is_not_nan())
-    metrics = [
-        Metric(key=f"drift_{metric}/{feature}", value=value, timestamp=timestamp, step=step)
-        for metric, feature, value in scalar.select("metric", "feature", "value").rows()
-    ]
-    client.log_batch(run_id, metrics=metrics)
-    artifact = f"drift/drift_{as_of.isoformat()}.json"
-    client.log_text(run_id, json.dumps(rows.to_dicts(), default=str, indent=1), artifact)
+    psi_values = rows.filter(pl.col("metric") == psi.PSI_METRIC, pl.col("value").is_not_nan())
+    headline = (
+        psi_values["value"].max() if psi_values.height else None,
+        psi_values.filter(pl.col("status") == "alert").height,
+        psi_values.filter(pl.col("status") == "warn").height,
+    )
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(key=key, value=float(value), timestamp=timestamp, step=step)
+            for key, value in zip(DRIFT_METRICS, headline, strict=True)
+            if value is not None
+        ],
+    )
+    artifact = f"drift/scoring_run_{step:04d}_as_of_{as_of.isoformat()}.json"
+    table = rows.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String)).to_pandas()
+    client.log_table(run_id, data=table, artifact_file=artifact)
     return artifact
 
 

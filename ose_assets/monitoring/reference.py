@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from ose_assets.model.registry import FINGERPRINT_ARTIFACT
@@ -112,8 +111,5 @@ def load_reference(
         f"{train} order by hash(siren, snapshot_date, ?::bigint), siren, snapshot_date limit ?",
         [dates, seed, sample_rows],
     ).pl()
-    # As scoring rounds (scoring/scores.py): in float64, else float32 0.6 lands below a 0.6 bin edge.
-    frame = frame.with_columns(
-        pl.Series("score", np.round(champion.predict_score(frame).astype(np.float64), 1))
-    )
+    frame = frame.with_columns(champion.published_scores(frame).get_column("score"))
     return Reference(frame, dates, train_rows, source, note)

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from ose_assets.model.served_model import ServedModel
@@ -105,7 +104,7 @@ def score_frame(frame: pl.DataFrame, model: ServedModel, scored_at: dt.datetime)
         "headcount_band",
         "as_of_date",
         "last_positive_signal_date",
-        score=pl.Series(np.round(model.predict_score(frame).astype(np.float64), 1)),
+        score=model.published_scores(frame).get_column("score"),
         exclusion_reason=exclusion_expr(),
     ).with_columns(
         band=band_expr(),
