@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from ose_assets.model.champions import record_champion
 from ose_assets.model.served_model import CHAMPION_ALIAS, SERVED_MODEL_ARTIFACT, ServedModel
 
 CALIBRATOR_ARTIFACT = "calibrator.json"
@@ -188,6 +189,7 @@ def log_and_register(
     client.update_model_version(name, str(version), description=f"{served.kind}; {reason}")
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+        record_champion(client, name, str(version), version_tags.get("training_as_of"))
     return stamped, card
 
 

@@ -177,7 +177,6 @@ class ServedModel:
 
 def load_champion(mlflow_resource) -> ServedModel | None:
     """The model version behind the registry's `champion` alias, or None when none is registered yet."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow_resource.client()
@@ -185,8 +184,20 @@ def load_champion(mlflow_resource) -> ServedModel | None:
         version = client.get_model_version_by_alias(mlflow_resource.registered_model_name, CHAMPION_ALIAS)
     except MlflowException:
         return None
+    return load_model_version(mlflow_resource, version.version)
+
+
+def load_model_version(mlflow_resource, version: str) -> ServedModel:
+    """A registered version of the model, as it scored (its served-model artifact)."""
+    import mlflow
+
+    registered = mlflow_resource.client().get_model_version(
+        mlflow_resource.registered_model_name, str(version)
+    )
     path = mlflow.artifacts.download_artifacts(
-        run_id=version.run_id, artifact_path=SERVED_MODEL_ARTIFACT, tracking_uri=mlflow_resource.tracking_uri
+        run_id=registered.run_id,
+        artifact_path=SERVED_MODEL_ARTIFACT,
+        tracking_uri=mlflow_resource.tracking_uri,
     )
     with open(path, "rb") as handle:
-        return ServedModel.from_bytes(handle.read()).with_registry(version.version, version.run_id)
+        return ServedModel.from_bytes(handle.read()).with_registry(registered.version, registered.run_id)

@@ -18,8 +18,9 @@ TREND_SLOPE_POINTS = model_config()["scoring"]["trend_slope_points"]
 
 
 def append_history(con: duckdb.DuckDBPyConnection) -> int:
-    """Append this run's scores (scoring.company_scores) to score_history, replacing the rows of the
-    same as-of date, in one transaction. Returns the number of rows written."""
+    """Add this run's scores (scoring.company_scores) to score_history, replacing the rows of the same
+    as-of date, in one transaction. The table stays in as-of order: a replay of an earlier date rewrites
+    it sorted (as_of_date, siren) instead of appending after later dates. Returns the rows written."""
     con.execute("create schema if not exists scoring")
     con.execute("begin transaction")
     try:
@@ -28,14 +29,26 @@ def append_history(con: duckdb.DuckDBPyConnection) -> int:
                 siren varchar, scored_at timestamp, as_of_date date, score double, band varchar,
                 model_version varchar)"""
         )
-        con.execute(
-            f"delete from {HISTORY_TABLE} "
-            "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
-        )
-        con.execute(
-            f"""insert into {HISTORY_TABLE}
-            select siren, scored_at, as_of_date, score, band, model_version from scoring.company_scores"""
-        )
+        # Why a company was left out of the rankings that day (the track record leaves it out the same way).
+        con.execute(f"alter table {HISTORY_TABLE} add column if not exists exclusion_reason varchar")
+        new_rows = """select siren, scored_at, as_of_date, score, band, model_version, exclusion_reason
+            from scoring.company_scores"""
+        kept = f"""select * from {HISTORY_TABLE}
+            where as_of_date not in (select distinct as_of_date from scoring.company_scores)"""
+        earlier = con.execute(
+            f"select (select min(as_of_date) from scoring.company_scores) < max(as_of_date) from ({kept})"
+        ).fetchone()[0]
+        if earlier:
+            con.execute(
+                f"""create or replace table {HISTORY_TABLE} as
+                select * from ({kept} union all by name {new_rows}) order by as_of_date, siren"""
+            )
+        else:
+            con.execute(
+                f"delete from {HISTORY_TABLE} "
+                "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
+            )
+            con.execute(f"insert into {HISTORY_TABLE} by name {new_rows} order by siren")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
