@@ -77,8 +77,8 @@ def registry_state(settings: OSESettings) -> tuple[list[str], str]:
     client = MlflowClient(
         tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
     )
-    versions = sorted(v.version for v in client.search_model_versions("name = 'ose-opportunity-model'"))
-    return versions, client.get_model_version_by_alias("ose-opportunity-model", "champion").version
+    versions = sorted(str(v.version) for v in client.search_model_versions("name = 'ose-opportunity-model'"))
+    return versions, str(client.get_model_version_by_alias("ose-opportunity-model", "champion").version)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,16 @@ def data_root(tmp_path_factory) -> OSESettings:
     settings = OSESettings(data_dir=tmp_path_factory.mktemp("ose_runs"))
     generate_demo_data(settings.data_dir, companies=COMPANIES, seed=3)
     return settings
+
+
+@pytest.fixture
+def scored_root(data_root) -> OSESettings:
+    """The data root with a published run (the concurrency test's, or one run here when run alone)."""
+    if served_as_of(data_root.serving_path) is None:
+        run = ose_run(data_root.data_dir, NEWER)
+        output, _ = run.communicate(timeout=900)
+        assert run.returncode == 0, output
+    return data_root
 
 
 @pytest.mark.slow
@@ -225,7 +235,8 @@ def tmpfs(tmp_path):
     mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (mount -t tmpfs); this runner is not root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True)
+    command = ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"this runner can not mount a tmpfs: {done.stderr.decode().strip()}")
     yield mount
@@ -233,14 +244,14 @@ def tmpfs(tmp_path):
 
 
 @pytest.mark.slow
-def test_disk_full_publish_says_so_and_keeps_the_serving_copy(data_root, tmpfs, monkeypatch):
-    """A serving copy on a 6 MB tmpfs: the free-space check refuses a publish that can not fit; with the
+def test_disk_full_publish_says_so_and_keeps_the_serving_copy(scored_root, tmpfs, monkeypatch):
+    """A serving copy on a 16 MB tmpfs: the free-space check refuses a publish that can not fit; with the
     check out of the way the real ENOSPC is reported root cause first; the published copy stays intact
     and no temporary file is left behind."""
     from dagster._utils.error import serializable_error_info_from_exc_info
 
     serving = tmpfs / "ose_serving.duckdb"
-    with duckdb.connect(str(data_root.warehouse_path)) as con:
+    with duckdb.connect(str(scored_root.warehouse_path)) as con:
         from ose_assets.model.served_model import ServedModel
 
         names = ServedModel.from_bytes(

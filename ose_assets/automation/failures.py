@@ -40,7 +40,7 @@ def free_space(path: Path) -> str:
     path = Path(path)
     while not path.exists() and path != path.parent:
         path = path.parent
-    return f"{shutil.disk_usage(path).free / 1e6:,.0f} MB in {path}"
+    return f"{shutil.disk_usage(path).free / 1e6:,.1f} MB in {path}"
 
 
 def first_line(error: SerializableErrorInfo) -> str:

@@ -159,12 +159,35 @@ def run_slot(settings: OSESettings, instance, holder: dict, wait: bool = True, s
             return "held by " + ", ".join(describe_run(run) for run in runs)
 
         _wait(no_active_run, active, wait, say)
+        _wait(
+            lambda: warehouse_lock_holder(settings) is None,
+            lambda: warehouse_lock_holder(settings),
+            wait,
+            say,
+        )
         yield
     finally:
         handle.seek(0)
         handle.truncate()
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def warehouse_lock_holder(settings: OSESettings) -> str | None:
+    """Who holds the warehouse file outside the run slot (a notebook, the duckdb CLI), or None when free.
+    DuckDB's lock error names the process: "Conflicting lock is held in /usr/bin/python3 (PID 1234)"."""
+    import duckdb
+
+    if not settings.warehouse_path.is_file():
+        return None
+    try:
+        duckdb.connect(str(settings.warehouse_path)).close()
+    except duckdb.IOException as error:
+        held = next((line for line in str(error).splitlines() if "lock" in line.lower()), None)
+        if held is None:
+            raise
+        return f"the warehouse {settings.warehouse_path} is held by another process: {held.strip()}"
+    return None
 
 
 def _try_lock(handle) -> bool:

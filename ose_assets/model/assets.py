@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 from ose_assets.model import evaluate as ev
 from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, PLOT_FILES, latest_champion, train_and_publish
 from ose_assets.resources import MLflowResource
-from ose_assets.settings import PARIS, model_config
+from ose_assets.settings import model_config
 from ose_assets.warehouse import AsOfConfig, frame_to_markdown, resolve_as_of, table_metadata
 
 OPPORTUNITY_MODEL = dg.AssetKey(["model", "opportunity_model"])
@@ -41,7 +41,7 @@ def opportunity_model(
 ):
     as_of = resolve_as_of(context, config.as_of)
     with warehouse.get_connection() as con:
-        outcome = train_and_publish(con, mlflow, as_of, dt.datetime.now(PARIS).replace(tzinfo=None))
+        outcome = train_and_publish(con, mlflow, as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None))
         versions_metadata = table_metadata(con, MODEL_VERSIONS_TABLE)
     served = outcome.served
     metrics = {f"test_{k}": dg.MetadataValue.float(v) for k, v in outcome.metrics.items() if v is not None}

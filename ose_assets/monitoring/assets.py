@@ -215,7 +215,7 @@ def drift(
     context: dg.AssetExecutionContext, config: AsOfConfig, warehouse: DuckDBResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     settings = model_config()["drift"]
-    computed_at = dt.datetime.now().replace(microsecond=0)
+    computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     with warehouse.get_connection() as con:
         as_of = monitoring_as_of(context, config, con)
         if as_of is None or scoring_run(con, as_of) is None:

@@ -103,8 +103,8 @@ def check_free_space(serving_path: Path) -> None:
     if free < needed:
         raise OSError(
             errno.ENOSPC,
-            f"Not enough free disk space to publish the serving copy: about {needed / 1e6:,.0f} MB needed "
-            f"({FREE_SPACE_FACTOR} x the published {published / 1e6:,.0f} MB), {free / 1e6:,.0f} MB free in "
+            f"Not enough free disk space to publish the serving copy: about {needed / 1e6:,.1f} MB needed "
+            f"({FREE_SPACE_FACTOR} x the published {published / 1e6:,.1f} MB), {free / 1e6:,.1f} MB free in "
             f"{serving_path.parent}; the published copy is unchanged",
         )
 
