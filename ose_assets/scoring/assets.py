@@ -38,11 +38,12 @@ def is_replay(context: dg.AssetExecutionContext) -> bool:
 
 
 def scoring_model(
-    context: dg.AssetExecutionContext, mlflow: MLflowResource, as_of: dt.date
+    context: dg.AssetExecutionContext, mlflow: MLflowResource, config: AsOfConfig
 ) -> tuple[ServedModel, str]:
     """The model that scores this run and why: the champion, or in a replay the champion of its date."""
     name = mlflow.registered_model_name
     if is_replay(context):
+        as_of = resolve_as_of(context, config.as_of)
         choice = champion_at(mlflow.client(), name, as_of)
         if choice is None:
             raise dg.Failure(f"Replay of {as_of}: no version of '{name}' was ever champion.")
@@ -101,6 +102,8 @@ def company_scores(
 ):
     """Score every company with the champion, explain (exact for ranked and top N, approximate for the
     rest) and write scoring.company_scores, score_reasons, signal_evidence and served_model."""
+    # Before the warehouse connection: a failure here must not leave it open.
+    model, model_choice = scoring_model(context, mlflow, config)
     with warehouse.get_connection() as con:
         as_of = features_as_of(con)
         if config.as_of or context.run.tags.get(AS_OF_TAG):
@@ -110,7 +113,6 @@ def company_scores(
                     f"{FEATURES_TABLE} is as of {as_of}, the run asks for {requested}: "
                     "materialize features/company_features for that date first."
                 )
-        model, model_choice = scoring_model(context, mlflow, as_of)
         run = score_companies(con, model, data_root.settings.exact_explanations_top_n)
         context.log.info(f"scored {run.companies} companies as of {run.as_of} in {run.seconds}")
         scores = con.execute("select score from scoring.company_scores").pl().get_column("score").to_numpy()
@@ -288,14 +290,15 @@ def serving_copy(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.M
     serving_path = data_root.settings.serving_path
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.get_connection() as con:
-        query = "select model_bytes, as_of_date from scoring.served_model"
-        model_bytes, as_of = con.execute(query).fetchone()
-        served = served_as_of(serving_path)
-        if served is not None and as_of < served:
-            raise dg.Failure(
-                f"Not published: this run is as of {as_of} and the serving copy already holds the later "
-                f"{served}. Its scores are in score_history; run a past date as a replay (`ose run --as-of`)."
-            )
+        as_of = con.execute("select as_of_date from scoring.served_model").fetchone()[0]
+    served = served_as_of(serving_path)
+    if served is not None and as_of < served:
+        raise dg.Failure(
+            f"Not published: this run is as of {as_of} and the serving copy already holds the later "
+            f"{served}. Its scores are in score_history; run a past date as a replay (`ose run --as-of`)."
+        )
+    with warehouse.get_connection() as con:
+        model_bytes = con.execute("select model_bytes from scoring.served_model").fetchone()[0]
         feature_names = ServedModel.from_bytes(bytes(model_bytes)).feature_names
         counts = publish_serving_copy(con, serving_path, feature_names, SERVING_HISTORY_RUNS, published_at)
     return dg.MaterializeResult(
