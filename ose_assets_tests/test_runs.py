@@ -288,3 +288,30 @@ def test_a_publish_starts_by_removing_leftover_temporary_serving_files(tmp_path)
     keep.write_text("not ours")
     assert publish.remove_leftovers(serving) == sorted(leftovers)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_serving_copy_never_publishes_an_older_as_of_whoever_runs_it(tmp_path):
+    """Even outside `ose run` (a job launched by hand with an old date): scored into history, not served."""
+    from ose_assets.resources import build_resources
+    from ose_assets_tests.test_scoring import AS_OF, make_features, write_warehouse, xgb_model
+    from ose_assets_tests.test_scoring_assets import materialize, register_champion
+
+    settings = OSESettings(data_dir=tmp_path)
+    settings.ensure_dirs()
+    features = make_features(60, seed=4)
+    write_warehouse(settings.warehouse_path, features).close()
+    register_champion(build_resources(settings)["mlflow"], xgb_model(features))
+    assert materialize(settings).success
+    published = sha256(settings.serving_path)
+    older = AS_OF - dt.timedelta(days=30)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("update features.company_features set as_of_date = ?", [older])
+    refused = materialize(settings)
+    assert not refused.success
+    (failure,) = refused.get_step_failure_events()
+    assert failure.step_key == "scoring__serving_copy"
+    assert f"Not published: this run is as of {older}" in failure.step_failure_data.error.message
+    assert sha256(settings.serving_path) == published and served_as_of(settings.serving_path) == AS_OF
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        dates = con.execute("select distinct as_of_date from scoring.score_history order by 1").fetchall()
+    assert dates == [(older,), (AS_OF,)]
