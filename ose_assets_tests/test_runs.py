@@ -315,3 +315,28 @@ def test_serving_copy_never_publishes_an_older_as_of_whoever_runs_it(tmp_path):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         dates = con.execute("select distinct as_of_date from scoring.score_history order by 1").fetchall()
     assert dates == [(older,), (AS_OF,)]
+
+
+def test_a_failed_step_logs_its_root_cause_first_in_the_run(tmp_path):
+    """The jobs' failure hook: the sentence lands in the run's event log, where the Dagster UI shows it."""
+    from ose_assets.jobs import HOOKS
+    from ose_assets.resources import DataRootResource
+
+    @dg.asset(key_prefix=["training"], name="training_set")
+    def failing() -> None:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as cause:
+            raise RuntimeError("cannot rollback - no transaction is active") from cause
+
+    job = dg.define_asset_job("failing", selection=[failing], hooks=HOOKS)
+    defs = dg.Definitions(
+        assets=[failing], jobs=[job], resources={"data_root": DataRootResource(data_dir=str(tmp_path))}
+    )
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("failing").execute_in_process(instance=instance, raise_on_error=False)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert not result.success
+    assert any(
+        m.startswith("No space left on device while writing training.training_set (free: ") for m in messages
+    ), messages
