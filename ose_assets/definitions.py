@@ -22,7 +22,7 @@ def build_definitions(settings: OSESettings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules(STAGES),
         asset_checks=dg.load_asset_checks_from_modules(STAGES),
-        jobs=[jobs.full_refresh_job, jobs.rescoring_job],
+        jobs=[jobs.full_refresh_job, jobs.rescoring_job, jobs.replay_job],
         schedules=schedules.SCHEDULES,
         sensors=sensors.SENSORS,
         resources=build_resources(settings),

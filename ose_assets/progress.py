@@ -6,6 +6,9 @@ import sys
 import dagster as dg
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
+from ose_assets.automation.failures import describe_failure
+from ose_assets.settings import OSESettings
+
 
 class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
@@ -26,7 +29,8 @@ class _ProgressHandler(logging.Handler):
                     f" {evaluation.description or ''}"
                 )
         elif event.is_step_failure:
-            line = f"  FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}"
+            error = event.event_specific_data.error
+            line = f"  FAILED {describe_failure(event.step_key, error, OSESettings().data_dir)}"
         if line:
             print(line, file=sys.stdout, flush=True)
 

@@ -398,9 +398,9 @@ def test_evidence_lists_most_recent_records_dated_up_to_as_of(tmp_path):
 # ---- ranking, gating, ties, segments --------------------------------------------------------------
 def scores_frame(rows: list[tuple]) -> pl.DataFrame:
     """rows: (siren, score, region_code, naf_section, last_positive_signal_date,
-    has_collective_procedure, is_radiated, is_closed)."""
+    has_collective_procedure, is_radiated, is_closed[, open_opportunity])."""
     frame = pl.DataFrame(
-        rows,
+        [(*row, *(False,) * (9 - len(row))) for row in rows],
         schema={
             "siren": pl.String,
             "score": pl.Float64,
@@ -410,6 +410,7 @@ def scores_frame(rows: list[tuple]) -> pl.DataFrame:
             "has_collective_procedure": pl.Boolean,
             "is_radiated": pl.Boolean,
             "is_closed": pl.Boolean,
+            "open_opportunity": pl.Boolean,
         },
         orient="row",
     )
@@ -432,6 +433,24 @@ def test_red_flags_gate_companies_out_of_every_ranking():
     ranked = rank_segments(frame)
     assert set(ranked["siren"]) == {"000000004"}
     assert sorted(ranked["segment"]) == ["naf_section:J", "overall", "region:11"]
+
+
+def test_open_opportunity_keeps_the_score_and_leaves_every_ranking():
+    d = dt.date(2026, 6, 1)
+    frame = scores_frame(
+        [
+            ("000000001", 99.0, "11", "J", d, False, False, False, True),
+            ("000000002", 98.0, "11", "J", d, True, False, False, True),
+            ("000000003", 10.0, "11", "J", d, False, False, False, False),
+        ]
+    )
+    assert frame["exclusion_reason"].to_list() == [
+        "open_opportunity",
+        "collective_procedure,open_opportunity",
+        None,
+    ]
+    assert frame["score"].to_list() == [99.0, 98.0, 10.0]
+    assert set(rank_segments(frame)["siren"]) == {"000000003"}
 
 
 def test_ties_break_on_latest_positive_signal_then_siren():
@@ -512,6 +531,7 @@ def write_run(con, as_of: dt.date, scores: dict[str, float]) -> None:
         as_of_date=pl.lit(as_of),
         band=band_expr(),
         model_version=pl.lit("1"),
+        exclusion_reason=pl.lit(None, pl.String),
     )
     con.execute("create schema if not exists scoring")
     arrow_frame = frame.to_arrow()  # noqa: F841
@@ -553,6 +573,27 @@ def test_history_replaces_a_rescored_as_of_date_and_trend_follows_the_slope(tmp_
     # Re-scoring the latest as-of date compares it with the run before, never with itself.
     again = history_context(con, current, days[-1]).sort("siren")
     assert again.filter(siren="up")["score_change"][0] == 8.0
+
+
+def test_replays_keep_history_in_as_of_order_and_compare_with_the_previous_date(tmp_path):
+    """Runs happen Nov, then Jun, then Sep (replays): the table and every change follow the calendar."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    jun, sep, nov = dt.date(2026, 6, 30), dt.date(2026, 9, 30), dt.date(2026, 11, 29)
+    scores = {jun: 65.7, sep: 68.0, nov: 71.5}
+    for day in (nov, jun):
+        write_run(con, day, {"a": scores[day], "b": 10.0})
+        append_history(con)
+    # Sep is replayed last: compared with Jun (the previous date in time), not with Nov (the previous run).
+    write_run(con, sep, {"a": scores[sep], "b": 10.0})
+    replayed = history_context(con, pl.DataFrame({"siren": ["a"], "score": [scores[sep]]}), sep)
+    assert replayed["score_change"].to_list() == [round(scores[sep] - scores[jun], 1)]
+    append_history(con)
+    stored = con.execute("select as_of_date, siren from scoring.score_history").fetchall()
+    assert stored == sorted(stored) and [d for d, _ in stored[::2]] == [jun, sep, nov]
+    # Nov re-scored: against Sep now; the trend over Jun, Sep, Nov rises.
+    latest = history_context(con, pl.DataFrame({"siren": ["a"], "score": [scores[nov]]}), nov)
+    assert latest["score_change"].to_list() == [round(scores[nov] - scores[sep], 1)]
+    assert latest["trend"].to_list() == ["improving"]
 
 
 def test_first_run_has_no_change_and_a_steady_trend(tmp_path):
@@ -614,6 +655,40 @@ def test_score_companies_explains_ranked_and_top_n_exactly(scored_warehouse):
         ).feature_names
         == model.feature_names
     )
+
+
+def test_open_opportunity_at_the_as_of_date_is_excluded_with_its_reason(tmp_path):
+    """Training's definition (snapshots.open_opportunity): opened on or before the as-of date and not
+    closed before it. Such companies keep their score row, leave the rankings and say why."""
+    features = make_features(40, seed=3)
+    sirens = features["siren"].to_list()
+    con = write_warehouse(tmp_path / "w.duckdb", features)
+    day = dt.timedelta(days=1)
+    opportunities = [  # (siren, opened, closed, status) -> open at AS_OF?
+        (sirens[0], AS_OF - 30 * day, None, "open"),  # open
+        (sirens[1], AS_OF - 30 * day, AS_OF + 5 * day, "won"),  # closed after the as-of date: open then
+        (sirens[2], AS_OF, None, "open"),  # opened on the as-of date: open
+        (sirens[3], AS_OF - 30 * day, AS_OF - day, "lost"),  # closed before: may be ranked
+        (sirens[4], AS_OF + day, None, "open"),  # opened after: may be ranked
+        (sirens[5], AS_OF - 30 * day, AS_OF, "won"),  # closed on the as-of date: may be ranked
+    ]
+    con.execute(
+        "create table normalized.outcomes (siren varchar, opportunity_date date, closed_date date, "
+        "status varchar)"
+    )
+    con.executemany("insert into normalized.outcomes values (?, ?, ?, ?)", opportunities)
+    score_companies(con, xgb_model(features), exact_top_n=None)
+    scores = con.execute(
+        "select siren, exclusion_reason, is_eligible, rank, score from scoring.company_scores"
+    ).pl()
+    assert scores.height == 40 and scores["score"].is_not_null().all()
+    excluded = scores.filter(pl.col("exclusion_reason") == "open_opportunity")
+    assert sorted(excluded["siren"]) == sorted(sirens[:3])
+    assert not excluded["is_eligible"].any() and excluded["rank"].is_null().all()
+    assert scores.filter(pl.col("siren").is_in(sirens[3:6]))["is_eligible"].all()
+    build_top_opportunities(con)
+    listed = set(con.execute("select siren from scoring.top_opportunities").pl()["siren"])
+    assert listed and not listed & set(sirens[:3])
 
 
 def test_every_company_is_explained_exactly_by_default(tmp_path):

@@ -23,7 +23,7 @@ import polars as pl
 
 from ose_assets.features.catalog import FEATURE_CATALOG, model_feature_names
 from ose_assets.model.served_model import ServedModel
-from ose_assets.scoring.ranking import exclusion_expr
+from ose_assets.scoring.ranking import GATES, exclusion_expr
 from ose_assets.scoring.scores import exact_sirens, score_companies
 from ose_assets.settings import model_config
 
@@ -144,7 +144,7 @@ def run(n: int, trees: int, depth: int, signals_per_company: int, top_n: int | N
         "naf_section",
         "last_positive_signal_date",
         score=pl.Series(np.round(score.astype(np.float64), 1)),
-        is_eligible=exclusion_expr().is_null(),
+        is_eligible=exclusion_expr(GATES).is_null(),
     )
     exact = exact_sirens(scores, top_n)
     exact_rows = features.filter(pl.col("siren").is_in(exact.implode()))

@@ -22,29 +22,27 @@ def generate(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> bool:
-    """Materialize every asset (the full refresh job) in the persistent Dagster instance."""
-    settings = settings_for(args)
-    import dagster as dg
-
-    from ose_assets.definitions import defs
+    """The full refresh as of a date, in this process, one run at a time (waits for the run slot, or
+    refuses with --no-wait); a date before the served one is a replay. Ends with the run's summary."""
+    from ose_assets.automation.execution import execute, print_summary
+    from ose_assets.automation.instance import RunSlotBusy
     from ose_assets.model.assets import RETRAIN_TAG
-    from ose_assets.warehouse import AS_OF_TAG
 
+    settings = settings_for(args)
     as_of = getattr(args, "as_of", None) or today_paris().isoformat()
-    dt.date.fromisoformat(as_of)  # a clear error for a malformed date, before any work
+    try:
+        as_of_date = dt.date.fromisoformat(as_of)  # a clear error for a malformed date, before any work
+    except ValueError:
+        sys.exit(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)")
     print(f"OSE run as of {as_of} over {settings.inbox_dir}")
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("ose_full_refresh").execute_in_process(
-            instance=instance,
-            tags={AS_OF_TAG: as_of, **({RETRAIN_TAG: "true"} if getattr(args, "retrain", False) else {})},
-            # One line per table on the console; the full event log stays in the Dagster UI.
-            run_config={"loggers": {"ose_progress": {}}},
-            raise_on_error=False,
-        )
-    failed = [event.step_key for event in result.all_events if event.is_step_failure]
-    if not result.success:
-        print(f"Run {result.run_id} failed at: {', '.join(failed) or 'see the Dagster UI'}", file=sys.stderr)
-    return result.success
+    tags = {RETRAIN_TAG: "true"} if getattr(args, "retrain", False) else {}
+    try:
+        summary = execute(settings, as_of_date, tags=tags, wait=not getattr(args, "no_wait", False))
+    except RunSlotBusy as busy:
+        print(busy, file=sys.stderr)
+        return False
+    print_summary(summary)
+    return summary.success
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -75,7 +73,13 @@ def register(add_command) -> None:
         sub.add_argument("--companies", type=int, default=20_000)
         sub.add_argument("--seed", type=int, default=42)
     sub = add_command("run", run, "materialize every asset over the inbox")
-    sub.add_argument("--as-of", help="score as of this date (YYYY-MM-DD; default today)")
+    sub.add_argument(
+        "--as-of",
+        help="score as of this date (YYYY-MM-DD; default today); a date before the served one is a replay",
+    )
+    sub.add_argument(
+        "--no-wait", action="store_true", help="refuse instead of waiting while another run is active"
+    )
     sub.add_argument(
         "--retrain",
         action="store_true",

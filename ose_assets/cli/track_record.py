@@ -31,21 +31,38 @@ def backfill_dates(start: dt.date, end: dt.date, every: str) -> list[dt.date]:
 
 def backfill(args: argparse.Namespace) -> bool:
     """Replay each past as-of date (scored with the champion of that date; the serving copy, the registry
-    and the champion alias are never touched), so the track record covers them at once."""
-    from ose_assets.cli.pipeline import run
+    and the champion alias are never touched), then rescore the served date so the published copy carries
+    the track record of every replayed date."""
+    from ose_assets.automation.execution import execute, print_summary, replay
+    from ose_assets.scoring.publish import served_as_of
 
-    dates = backfill_dates(
-        dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to), args.every
-    )
-    print(f"Backfill: {len(dates)} as-of date(s) from {dates[0]} to {dates[-1]}, every {args.every}")
+    settings = settings_for(args)
+    served = served_as_of(settings.serving_path)
+    if served is None:
+        print(
+            "Nothing is published yet: run `ose run` first, then backfill the dates before it.",
+            file=sys.stderr,
+        )
+        return False
+    start, end = dt.date.fromisoformat(args.date_from), dt.date.fromisoformat(args.date_to)
+    dates = [d for d in backfill_dates(start, end, args.every) if d < served]
+    if not dates:
+        print(f"No date between {start} and {end} is before the served as-of date {served}.", file=sys.stderr)
+        return False
+    print(f"Backfill: {len(dates)} replay(s) from {dates[0]} to {dates[-1]}, every {args.every}")
     started = time.monotonic()
     for number, date in enumerate(dates, start=1):
         print(f"[{number}/{len(dates)}] replay as of {date}")
-        if not run(argparse.Namespace(data_dir=args.data_dir, as_of=date.isoformat(), retrain=False)):
+        summary = replay(settings, date)
+        if not summary.success:
+            print_summary(summary)
             print(f"Backfill stopped: the replay as of {date} failed", file=sys.stderr)
             return False
+    print(f"Rescoring the served date {served} to publish the track record")
+    summary = execute(settings, served, job_name="ose_rescoring")
+    print_summary(summary)
     print(f"Backfill done in {time.monotonic() - started:.0f} s; `ose track-record` shows the windows.")
-    return True
+    return summary.success
 
 
 def print_track_record(args: argparse.Namespace) -> bool:

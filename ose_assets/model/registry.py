@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from ose_assets.model.champions import record_champion
 from ose_assets.model.fingerprint import FINGERPRINT_TAG, InputsFingerprint
 from ose_assets.model.served_model import CHAMPION_ALIAS, ServedModel
 
@@ -231,7 +232,8 @@ def log_and_register(
         client.set_model_version_tag(name, version, key, str(value))
     client.update_model_version(name, version, description=description)
     if promote:
-        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+        record_champion(client, name, str(version), version_tags.get("training_as_of"))
     return stamped, card
 
 

@@ -192,26 +192,29 @@ def load_champion(mlflow_resource) -> ServedModel | None:
         version = client.get_model_version_by_alias(mlflow_resource.registered_model_name, CHAMPION_ALIAS)
     except MlflowException:
         return None
-    return load_version(mlflow_resource, version)
+    return load_model_version(mlflow_resource, version.version)
 
 
-def load_version(mlflow_resource, version) -> ServedModel:
-    """The served model of a registered version: the artifact its pyfunc wraps (model/pyfunc.py), or,
-    for a version registered before the pyfunc existed, its run's served_model.json."""
+def load_model_version(mlflow_resource, version: str) -> ServedModel:
+    """A registered version of the model, as it scored: the artifact its pyfunc wraps (model/pyfunc.py),
+    or, for a version registered before the pyfunc existed, its run's served_model.json."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    registered = mlflow_resource.client().get_model_version(
+        mlflow_resource.registered_model_name, str(version)
+    )
     try:
         path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{mlflow_resource.registered_model_name}/{version.version}/"
+            artifact_uri=f"models:/{mlflow_resource.registered_model_name}/{registered.version}/"
             f"artifacts/{SERVED_MODEL_ARTIFACT}",
             tracking_uri=mlflow_resource.tracking_uri,
         )
     except (MlflowException, OSError):
         path = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id,
+            run_id=registered.run_id,
             artifact_path=SERVED_MODEL_ARTIFACT,
             tracking_uri=mlflow_resource.tracking_uri,
         )
     with open(path, "rb") as handle:
-        return ServedModel.from_bytes(handle.read()).with_registry(version.version, version.run_id)
+        return ServedModel.from_bytes(handle.read()).with_registry(registered.version, registered.run_id)

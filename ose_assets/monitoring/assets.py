@@ -229,7 +229,7 @@ def drift(
     context: dg.AssetExecutionContext, config: AsOfConfig, warehouse: DuckDBResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     settings = model_config()["drift"]
-    computed_at = dt.datetime.now().replace(microsecond=0)
+    computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     with warehouse.get_connection() as con:
         as_of = monitoring_as_of(context, config, con)
         if as_of is None or scoring_run(con, as_of) is None:
@@ -372,9 +372,10 @@ def run_duration_seconds(context: dg.AssetExecutionContext) -> float | None:
     name="runs",
     group_name="monitoring",
     kinds={"duckdb", "mlflow"},
-    deps=[*UPSTREAM, DRIFT_KEY],
+    # Only runs that published: a run whose publish failed (or was refused) records nothing here.
+    deps=[*UPSTREAM, DRIFT_KEY, dg.AssetKey(["scoring", "serving_copy"])],
     description=(
-        "One row per scoring run: as-of date, model version and its MLflow run, the input files "
+        "One row per published scoring run: as-of date, model version and its MLflow run, the input files "
         "(raw.manifest hashes), row counts, drift status, duration and Dagster run id."
     ),
 )
@@ -389,7 +390,12 @@ def runs(
         client = mlflow.client()
         model_run_id = registered_run_id(client, run["model_version"], mlflow.registered_model_name)
         row = runs_row(
-            con, run, model_run_id, run_duration_seconds(context), context.run.run_id, dt.datetime.now()
+            con,
+            run,
+            model_run_id,
+            run_duration_seconds(context),
+            context.run.run_id,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
         )
         write_history(
             con, RUNS_TABLE, row, "as_of_date = ? and scored_at = ?", [run["as_of_date"], run["scored_at"]]

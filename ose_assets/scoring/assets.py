@@ -8,10 +8,12 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ose_assets.model.served_model import ServedModel, load_champion
+from ose_assets.jobs import REPLAY_TAG
+from ose_assets.model.champions import champion_at
+from ose_assets.model.served_model import ServedModel, load_champion, load_model_version
 from ose_assets.resources import DataRootResource, MLflowResource
 from ose_assets.scoring.history import append_history
-from ose_assets.scoring.publish import SERVING_HISTORY_RUNS, publish_serving_copy
+from ose_assets.scoring.publish import SERVING_HISTORY_RUNS, publish_serving_copy, served_as_of
 from ose_assets.scoring.ranking import TOP_K, build_top_opportunities, segment_count_mismatches
 from ose_assets.scoring.report import score_distribution_markdown, top_table_markdown
 from ose_assets.scoring.scores import FEATURES_TABLE, features_as_of, score_companies
@@ -29,6 +31,31 @@ EVIDENCE_SOURCES = [
 
 def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey([SCORING, name])
+
+
+def is_replay(context: dg.AssetExecutionContext) -> bool:
+    return context.run.tags.get(REPLAY_TAG) == "true"
+
+
+def scoring_model(
+    context: dg.AssetExecutionContext, mlflow: MLflowResource, config: AsOfConfig
+) -> tuple[ServedModel, str]:
+    """The model that scores this run and why: the champion, or in a replay the champion of its date."""
+    name = mlflow.registered_model_name
+    if is_replay(context):
+        as_of = resolve_as_of(context, config.as_of)
+        choice = champion_at(mlflow.client(), name, as_of)
+        if choice is None:
+            raise dg.Failure(f"Replay of {as_of}: no version of '{name}' was ever champion.")
+        context.log.info(f"replay of {as_of}: {choice.reason}")
+        return load_model_version(mlflow, choice.version), f"replay: {choice.reason}"
+    model = load_champion(mlflow)
+    if model is None:
+        raise dg.Failure(
+            f"No champion model: the MLflow registry model '{name}' has no "
+            "'champion' alias. Materialize model/opportunity_model (the full refresh job) first."
+        )
+    return model, f"current champion v{model.version}"
 
 
 @dg.multi_asset(
@@ -75,12 +102,8 @@ def company_scores(
 ):
     """Score every company with the champion, explain (exact for ranked and top N, approximate for the
     rest) and write scoring.company_scores, score_reasons, signal_evidence and served_model."""
-    model = load_champion(mlflow)
-    if model is None:
-        raise dg.Failure(
-            f"No champion model: the MLflow registry model '{mlflow.registered_model_name}' has no "
-            "'champion' alias. Materialize model/opportunity_model (the full refresh job) first."
-        )
+    # Before the warehouse connection: a failure here must not leave it open.
+    model, model_choice = scoring_model(context, mlflow, config)
     with warehouse.get_connection() as con:
         as_of = features_as_of(con)
         if config.as_of or context.run.tags.get(AS_OF_TAG):
@@ -100,6 +123,8 @@ def company_scores(
             "as_of_date": str(run.as_of),
             "model_version": str(model.version),
             "model_kind": model.kind,
+            "model_choice": model_choice,
+            "replay": is_replay(context),
             "seconds": dg.MetadataValue.json(run.seconds),
         }
         # Topological order: company_scores and score_reasons depend on signal_evidence.
@@ -221,13 +246,18 @@ def top_opportunities_eligible_only(warehouse: DuckDBResource) -> dg.AssetCheckR
     kinds={"duckdb"},
     deps=[_key("company_scores")],
 )
-def score_history(warehouse: DuckDBResource) -> dg.MaterializeResult:
-    """Append this run's scores; re-scoring an as-of date replaces its rows (one transaction)."""
+def score_history(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    """Add this run's scores in as-of order; re-scoring an as-of date replaces its rows (one transaction)."""
     with warehouse.get_connection() as con:
         written = append_history(con)
         runs = con.execute("select count(distinct as_of_date) from scoring.score_history").fetchone()[0]
         return dg.MaterializeResult(
-            metadata={**table_metadata(con, "scoring.score_history"), "rows_written": written, "runs": runs}
+            metadata={
+                **table_metadata(con, "scoring.score_history"),
+                "rows_written": written,
+                "runs": runs,
+                "replay": is_replay(context),
+            }
         )
 
 
@@ -257,9 +287,18 @@ def score_history_unique(warehouse: DuckDBResource) -> dg.AssetCheckResult:
     ],
 )
 def serving_copy(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.MaterializeResult:
-    """Publish the serving database (OSE_DATA_DIR/serving/ose_serving.duckdb), replaced atomically."""
+    """Publish the serving database (OSE_DATA_DIR/serving/ose_serving.duckdb), replaced atomically.
+    Never over a newer as-of date: the serving copy always holds the latest one."""
     serving_path = data_root.settings.serving_path
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.get_connection() as con:
+        as_of = con.execute("select as_of_date from scoring.served_model").fetchone()[0]
+    served = served_as_of(serving_path)
+    if served is not None and as_of < served:
+        raise dg.Failure(
+            f"Not published: this run is as of {as_of} and the serving copy already holds the later "
+            f"{served}. Its scores are in score_history; run a past date as a replay (`ose run --as-of`)."
+        )
     with warehouse.get_connection() as con:
         model_bytes = con.execute("select model_bytes from scoring.served_model").fetchone()[0]
         feature_names = ServedModel.from_bytes(bytes(model_bytes)).feature_names

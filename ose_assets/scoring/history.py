@@ -25,8 +25,9 @@ HISTORY_RANKING_COLUMNS = {
 
 
 def append_history(con: duckdb.DuckDBPyConnection) -> int:
-    """Append this run's scores (scoring.company_scores) to score_history, replacing the rows of the
-    same as-of date, in one transaction. Returns the number of rows written."""
+    """Add this run's scores (scoring.company_scores) to score_history, replacing the rows of the same
+    as-of date, in one transaction. The table stays in as-of order: a replay of an earlier date rewrites
+    it sorted (as_of_date, siren) instead of appending after later dates. Returns the rows written."""
     con.execute("create schema if not exists scoring")
     con.execute("begin transaction")
     try:
@@ -35,18 +36,29 @@ def append_history(con: duckdb.DuckDBPyConnection) -> int:
                 siren varchar, scored_at timestamp, as_of_date date, score double, band varchar,
                 model_version varchar)"""
         )
-        # What the ranking was (eligibility, rank, segments): the track record judges the published lists.
+        # What the ranking was that day (eligibility, why not, rank, segments): the track record judges
+        # the published lists with them.
         for column, sql_type in HISTORY_RANKING_COLUMNS.items():
             con.execute(f"alter table {HISTORY_TABLE} add column if not exists {column} {sql_type}")
-        con.execute(
-            f"delete from {HISTORY_TABLE} "
-            "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
-        )
         columns = ", ".join(["siren", "scored_at", "as_of_date", "score", "band", "model_version",
-                             *HISTORY_RANKING_COLUMNS])
-        con.execute(
-            f"insert into {HISTORY_TABLE} ({columns}) select {columns} from scoring.company_scores"
-        )
+                             *HISTORY_RANKING_COLUMNS])  # fmt: skip
+        new_rows = f"select {columns} from scoring.company_scores"
+        kept = f"""select * from {HISTORY_TABLE}
+            where as_of_date not in (select distinct as_of_date from scoring.company_scores)"""
+        earlier = con.execute(
+            f"select (select min(as_of_date) from scoring.company_scores) < max(as_of_date) from ({kept})"
+        ).fetchone()[0]
+        if earlier:
+            con.execute(
+                f"""create or replace table {HISTORY_TABLE} as
+                select * from ({kept} union all by name {new_rows}) order by as_of_date, siren"""
+            )
+        else:
+            con.execute(
+                f"delete from {HISTORY_TABLE} "
+                "where as_of_date in (select distinct as_of_date from scoring.company_scores)"
+            )
+            con.execute(f"insert into {HISTORY_TABLE} by name {new_rows} order by siren")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

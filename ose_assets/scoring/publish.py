@@ -14,7 +14,9 @@ are TIMESTAMP holding UTC without a zone; the API adds the zone when it answers.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from ose_assets.warehouse import table_exists
 SERVING_HISTORY_RUNS = 12
 TRACK_RECORD_TABLES = ("track_record", "track_record_groups")
 SERVING_ALIAS = "serving_new"
+# Free space a publish needs: the new file is about the size of the published one, plus margin; at least
+# MIN_FREE_MB for a first publish.
+FREE_SPACE_FACTOR = 1.5
+MIN_FREE_MB = 8
 # Per-company serving tables -> whether they hold one row per siren (unique index) or several.
 SIREN_INDEXES = {
     "company_scores": True,
@@ -70,6 +76,41 @@ def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str
     }
 
 
+def served_as_of(serving_path: Path) -> dt.date | None:
+    """The as-of date of the published serving copy, or None before the first publish."""
+    if not serving_path.is_file():
+        return None
+    with duckdb.connect(str(serving_path), read_only=True) as con:
+        return con.execute("select max(as_of_date) from served_model").fetchone()[0]
+
+
+def temp_serving_path(serving_path: Path) -> Path:
+    return serving_path.with_name(f".{serving_path.stem}.{uuid.uuid4().hex}.tmp.duckdb")
+
+
+def remove_leftovers(serving_path: Path) -> list[Path]:
+    """Delete temporary serving files (and their WALs) of publishes that were killed or ran out of space.
+    Safe at the start of a publish: publishes run one at a time (the run slot)."""
+    leftovers = sorted(serving_path.parent.glob(f".{serving_path.stem}.*.tmp.duckdb*"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def check_free_space(serving_path: Path) -> None:
+    """Refuse to start a publish that would run out of disk space (the published copy stays)."""
+    published = serving_path.stat().st_size if serving_path.is_file() else 0
+    needed = max(published * FREE_SPACE_FACTOR, MIN_FREE_MB * 1e6)
+    free = shutil.disk_usage(serving_path.parent).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"Not enough free disk space to publish the serving copy: about {needed / 1e6:,.1f} MB needed "
+            f"({FREE_SPACE_FACTOR} x the published {published / 1e6:,.1f} MB), {free / 1e6:,.1f} MB free in "
+            f"{serving_path.parent}; the published copy is unchanged",
+        )
+
+
 def publish_serving_copy(
     con: duckdb.DuckDBPyConnection,
     serving_path: Path,
@@ -79,11 +120,14 @@ def publish_serving_copy(
 ) -> dict[str, int]:
     """Build a new serving file from the warehouse tables and atomically replace `serving_path` with it.
 
-    Returns the row count of each published table.
+    Removes the leftovers of earlier failed publishes and checks free space first; a failure leaves the
+    published file as it was and removes its own temporary file. Returns the row count of each table.
     """
     published_at = published_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = serving_path.with_name(f".{serving_path.stem}.{uuid.uuid4().hex}.tmp.duckdb")
+    remove_leftovers(serving_path)
+    check_free_space(serving_path)
+    temp_path = temp_serving_path(serving_path)
     quoted = str(temp_path).replace("'", "''")
     counts = {}
     con.execute(f"attach '{quoted}' as {SERVING_ALIAS}")
@@ -105,10 +149,13 @@ def publish_serving_copy(
         con.execute(f"detach {SERVING_ALIAS}")
         os.replace(temp_path, serving_path)
     except BaseException:
-        if SERVING_ALIAS in {
-            name for (name,) in con.execute("select database_name from duckdb_databases()").fetchall()
-        }:
-            con.execute(f"detach {SERVING_ALIAS}")
+        try:
+            if SERVING_ALIAS in {
+                name for (name,) in con.execute("select database_name from duckdb_databases()").fetchall()
+            }:
+                con.execute(f"detach {SERVING_ALIAS}")
+        except duckdb.Error:
+            pass  # the original error matters; the files go below either way
         for leftover in (temp_path, temp_path.with_name(temp_path.name + ".wal")):
             leftover.unlink(missing_ok=True)
         raise

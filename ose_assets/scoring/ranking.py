@@ -20,6 +20,12 @@ GATES = {
     "is_closed": "closed",
 }
 
+# A company in an open CRM opportunity at the as-of date (training's definition,
+# ose_assets.training.snapshots.open_opportunity) is sales work under way: scored, never ranked.
+OPEN_OPPORTUNITY = "open_opportunity"
+# Every exclusion: boolean column of the scoring frame -> exclusion_reason.
+EXCLUSIONS = {**GATES, OPEN_OPPORTUNITY: OPEN_OPPORTUNITY}
+
 ORDER_BY = ["score", "last_positive_signal_date", "siren"]
 ORDER_DESCENDING = [True, True, False]
 
@@ -36,10 +42,10 @@ def band_expr(score: pl.Expr | None = None) -> pl.Expr:
     return expr.otherwise(pl.lit(bounds[-1][0]))
 
 
-def exclusion_expr() -> pl.Expr:
-    """Comma-separated red-flag reasons (null when the company may be ranked)."""
+def exclusion_expr(exclusions: dict[str, str] = EXCLUSIONS) -> pl.Expr:
+    """Comma-separated exclusion reasons (null when the company may be ranked)."""
     reasons = [
-        pl.when(pl.col(feature).fill_null(False)).then(pl.lit(reason)) for feature, reason in GATES.items()
+        pl.when(pl.col(column).fill_null(False)).then(pl.lit(reason)) for column, reason in exclusions.items()
     ]
     joined = pl.concat_str(reasons, separator=",", ignore_nulls=True)
     return pl.when(joined != "").then(joined)

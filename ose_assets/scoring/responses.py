@@ -68,7 +68,10 @@ class CompanyScore(BaseModel):
     band: str
     rank: int | None = Field(description="rank among eligible companies (1 = best); null when excluded")
     is_eligible: bool
-    exclusion_reason: str | None
+    exclusion_reason: str | None = Field(
+        description="why the company is left out of the rankings (comma-separated): collective_procedure, "
+        "radiated, closed, open_opportunity (a CRM opportunity open at the as-of date); null when eligible"
+    )
     score_change: float | None = Field(description="change since the previous scoring run, in points")
     trend: str | None = Field(description="'improving', 'steady' or 'declining'")
     explanation_method: str = Field(

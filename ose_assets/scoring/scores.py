@@ -19,10 +19,19 @@ from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.evidence import signal_evidence_query
 from ose_assets.scoring.explain import explain
 from ose_assets.scoring.history import history_context
-from ose_assets.scoring.ranking import GATES, band_expr, exclusion_expr, order_frame, rank_segments
-from ose_assets.warehouse import replace_table, replace_table_from_frame
+from ose_assets.scoring.ranking import (
+    GATES,
+    OPEN_OPPORTUNITY,
+    band_expr,
+    exclusion_expr,
+    order_frame,
+    rank_segments,
+)
+from ose_assets.training.snapshots import open_opportunity
+from ose_assets.warehouse import replace_table, replace_table_from_frame, table_exists
 
 FEATURES_TABLE = "features.company_features"
+OUTCOMES_TABLE = "normalized.outcomes"
 EXPLAIN_CHUNK_ROWS = 200_000
 
 COMPANY_SCORE_COLUMNS = [
@@ -73,7 +82,8 @@ def features_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 
 def load_scoring_frame(con: duckdb.DuckDBPyConnection, model: ServedModel) -> pl.DataFrame:
-    """Features the model needs, the red-flag gates and the company's descriptive columns."""
+    """Features the model needs, the exclusions (red-flag gates, open opportunity at the as-of date) and
+    the company's descriptive columns."""
     missing = sorted(
         set(model.feature_names) - {name for name, *_ in con.execute(f"describe {FEATURES_TABLE}").fetchall()}
     )
@@ -81,11 +91,18 @@ def load_scoring_frame(con: duckdb.DuckDBPyConnection, model: ServedModel) -> pl
         raise ValueError(f"{FEATURES_TABLE} lacks features of model {model.version}: {missing}")
     columns = list(dict.fromkeys([*model.feature_names, *GATES, "last_positive_signal_date"]))
     selected = ", ".join(f'f."{name}"' for name in columns)
+    open_deals = (
+        f"""select distinct o.siren from {OUTCOMES_TABLE} o
+        where {open_opportunity("o", f"date '{features_as_of(con).isoformat()}'")}"""
+        if table_exists(con, OUTCOMES_TABLE)
+        else "select null::varchar as siren where false"
+    )
     return con.execute(
         f"""select f.siren, f.as_of_date, c.name, c.naf_code, c.naf_label,
             c.naf_section as company_naf_section, c.region_code as company_region_code, c.region_name,
-            c.departement_code, c.headcount_band, {selected}
+            c.departement_code, c.headcount_band, {selected}, d.siren is not null as {OPEN_OPPORTUNITY}
         from {FEATURES_TABLE} f left join normalized.companies c using (siren)
+        left join ({open_deals}) d using (siren)
         order by f.siren"""
     ).pl()
 

@@ -37,6 +37,16 @@ TRAINING_SET_TABLE = "training.training_set"
 SPLITS = ("train", "validation", "test")
 
 
+def open_opportunity(outcome: str, as_of: str) -> str:
+    """SQL predicate: the normalized.outcomes row `outcome` is an opportunity open at `as_of` (opened on
+    or before it, not closed before it). Training drops such snapshot rows; scoring keeps the company's
+    score but excludes it from every ranking (`exclusion_reason` 'open_opportunity')."""
+    return (
+        f"({outcome}.opportunity_date <= {as_of} "
+        f"and ({outcome}.closed_date is null or {outcome}.closed_date > {as_of}))"
+    )
+
+
 def _month_end(year: int, month: int) -> dt.date:
     first_of_next = dt.date(year + month // 12, month % 12 + 1, 1)
     return first_of_next - dt.timedelta(days=1)
@@ -161,8 +171,7 @@ def candidates_query(plan: SplitPlan, horizon_days: int) -> str:
             select s.siren, s.as_of_date,
                 bool_or(o.status = 'won' and o.closed_date > s.as_of_date
                         and o.closed_date <= s.as_of_date + {int(horizon_days)}) as converted,
-                bool_or(o.opportunity_date <= s.as_of_date
-                        and (o.closed_date is null or o.closed_date > s.as_of_date)) as in_opportunity
+                bool_or({open_opportunity("o", "s.as_of_date")}) as in_opportunity
             from ({spine_query(plan)}) s
             join normalized.outcomes o
               on o.siren = s.siren and o.opportunity_date <= s.as_of_date + {int(horizon_days)}
