@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from ose_assets.model import evaluate as ev
 from ose_assets.model.pipeline import MODEL_VERSIONS_TABLE, PLOT_FILES, latest_champion, train_and_publish
+from ose_assets.monitoring.track_record import retraining_reason
 from ose_assets.resources import MLflowResource
 from ose_assets.settings import model_config
 from ose_assets.warehouse import AsOfConfig, frame_to_markdown, resolve_as_of, table_metadata
@@ -15,6 +16,17 @@ OPPORTUNITY_MODEL = dg.AssetKey(["model", "opportunity_model"])
 MODEL_VERSIONS = dg.AssetKey(["model", "model_versions"])
 # Run tag of `ose run --retrain`: train a new version even when the training inputs are unchanged.
 RETRAIN_TAG = "ose/retrain"
+
+
+def track_record_degraded(con, as_of: dt.date) -> str | None:
+    """Why the champion's track record asks for retraining (monitoring/track_record's check), unless a
+    version was already trained as of this date (one forced retraining per date, whatever it decided)."""
+    champion = latest_champion(con)
+    reason = retraining_reason(con, champion and champion["version"])
+    if reason is None:
+        return None
+    trained = con.execute(f"select max(as_of_date) from {MODEL_VERSIONS_TABLE}").fetchone()[0]
+    return None if trained is not None and trained >= as_of else reason
 
 
 @dg.multi_asset(
@@ -46,7 +58,10 @@ def opportunity_model(
     retrain = context.run.tags.get(RETRAIN_TAG, "").lower() == "true"
     trained_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # stored in UTC, like scored_at
     with warehouse.get_connection() as con:
-        outcome = train_and_publish(con, mlflow, as_of, trained_at, retrain=retrain)
+        degraded = track_record_degraded(con, as_of)
+        if degraded and not retrain:
+            context.log.warning(f"track record: {degraded}; retraining although the inputs may be unchanged")
+        outcome = train_and_publish(con, mlflow, as_of, trained_at, retrain=retrain or degraded is not None)
         versions_metadata = table_metadata(con, MODEL_VERSIONS_TABLE)
     context.log.info(f"model: {outcome.decision}")
     served = outcome.served
