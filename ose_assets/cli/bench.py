@@ -9,6 +9,8 @@ BENCHMARKS = {
     "features": "the feature build on synthetic signals",
     "scoring": "scoring and exact explanations on a synthetic feature table",
     "api": "the REST API under load (needs wrk)",
+    "scale": "generate N companies, full refresh then nightly rescoring, per-step time and memory; "
+    "or land an N-row SIRENE stock",
 }
 
 

@@ -28,13 +28,8 @@ from ose_assets.model.registry import (
     log_and_register,
 )
 from ose_assets.model.served_model import ServedModel
-from ose_assets.model.train import (
-    fit_model,
-    insufficient_labels,
-    label_counts,
-    part,
-    with_validation_roles,
-)
+from ose_assets.model.train import fit_streamed, insufficient_labels
+from ose_assets.model.training_rows import TrainingRows
 from ose_assets.settings import model_config
 from ose_assets.training.snapshots import SPLITS, TRAINING_SET_TABLE
 from ose_assets.warehouse import replace_table, table_exists
@@ -136,11 +131,13 @@ def train_and_publish(
     config = model_config()
     settings = config["training"]
     features, categorical = model_feature_names(), categorical_feature_names()
-    frame = with_validation_roles(load_training_frame(con), float(settings["early_stopping_share"]))
-    counts = label_counts(frame)
-    cold_start = insufficient_labels(frame, int(settings["min_won"]), int(settings["min_lost"]))
+    # Never the whole training set in memory: counts in DuckDB, train rows streamed (training_rows.py).
+    training = TrainingRows.from_config(con, settings)
+    counts = training.counts()
+    frame = training.snapshot_dates()  # (split, snapshot_date): what split_dates and the fingerprint read
+    cold_start = insufficient_labels(counts, int(settings["min_won"]), int(settings["min_lost"]))
     if cold_start is None:
-        trained = fit_model(frame, features, categorical, config["xgboost"], settings)
+        trained = fit_streamed(training, features, categorical, config["xgboost"], settings)
         served = trained.served
         params = {
             **trained.params,
@@ -149,7 +146,7 @@ def train_and_publish(
         }
         details = _details_markdown(served, params, trained.calibration_brier)
     else:
-        served = build_prior(frame, features, categorical, config["rules_prior"])
+        served = build_prior(training.load_all(), features, categorical, config["rules_prior"])
         params = {"kind": "rules_prior", "cold_start_reason": cold_start}
         details = _details_markdown(served, params, {})
     params |= {
@@ -158,7 +155,7 @@ def train_and_publish(
         **{f"{k}_snapshots": v for k, v in split_dates(frame).items()},
     }
 
-    test = part(frame, "test")
+    test = training.load("test", ["siren", "snapshot_date", "label", *features], categorical)
     bins = int(settings["ece_bins"])
 
     def evaluate(model: ServedModel, rows: pl.DataFrame) -> dict[str, float | None]:
