@@ -46,7 +46,7 @@ def negative_kept(share: float, seed: int) -> str:
     """SQL: does downsampling keep this non-converted train row (hash of siren, snapshot and seed < share)."""
     key = (
         f"(coalesce(try_cast(siren as bigint), 0) * 2654435761 "
-        f"+ (snapshot_date - date '2000-01-01') * 40503 + {int(seed)}) % 4294967296"
+        f"+ (snapshot_date - date '2000-01-01') * 40503 + {int(seed) * 2246822519}) % 4294967296"
     )
     return f"({key}) / 4294967296.0 < {float(share)!r}"
 
@@ -151,6 +151,6 @@ class TrainingRows:
             f"""select {self._select(features, categorical)}, label::float as label,
                 (case when label = 1 then 1.0 else {weight!r} end)::float as weight
             from {self.relation} where {self._train_filter()}"""
-        ).fetch_record_batch(BATCH_ROWS)
+        ).to_arrow_reader(BATCH_ROWS)
         for batch in reader:
             yield pl.from_arrow(batch)
