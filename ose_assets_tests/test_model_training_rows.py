@@ -66,26 +66,24 @@ def test_streamed_fit_equals_the_frame_fit_and_downsampling_stays_calibrated(war
     config = model_config()
     features, categorical = model_feature_names(), categorical_feature_names()
     rows = TrainingRows.from_config(warehouse, config["training"])
-    streamed = fit_streamed(
-        dataclasses.replace(rows, negative_share=1.0),
-        features,
-        categorical,
-        config["xgboost"],
-        config["training"],
-    )
+
+    def fit(share: float):
+        return fit_streamed(
+            dataclasses.replace(rows, negative_share=share),
+            features,
+            categorical,
+            config["xgboost"],
+            config["training"],
+        )
+
+    streamed = fit(1.0)
     frame = load_training_frame(warehouse)
     in_memory = fit_model(
         frame, features, categorical, config["xgboost"], config["training"] | {"negative_sample_share": 1.0}
     )
     assert streamed.served.booster_raw == in_memory.served.booster_raw
     assert streamed.rows["train"] == streamed.rows["train_kept"]
-    sampled = fit_streamed(
-        dataclasses.replace(rows, negative_share=0.3),
-        features,
-        categorical,
-        config["xgboost"],
-        config["training"],
-    )
+    sampled = fit(0.3)
     assert sampled.rows["train_kept"] < 0.5 * sampled.rows["train"]
     assert sampled.params["negative_sample_share"] == 0.3
     test = rows.load("test", ["siren", "snapshot_date", "label", *features], categorical)
