@@ -10,6 +10,8 @@ BENCHMARKS = {
     "scoring": "scoring and exact explanations on a synthetic feature table",
     "api": "the REST API under load (needs wrk)",
     "pages": "the sales pages, one user, at 1,000,000 companies",
+    "scale": "generate N companies, full refresh then nightly rescoring, per-step time and memory; "
+    "or land an N-row SIRENE stock",
 }
 
 

@@ -320,19 +320,24 @@ def _land_staged(con, fp: FileFingerprint, source: str, spec: RawSpec, today: dt
     details = " ".join(f"when {c.condition} then {c.detail}" for c in spec.checks)
     ensure_raw_table(con, spec)
     columns = ", ".join(f'"{column}"' for column in spec.columns)
-    # One materialised pass: typed columns, duplicate flag, first failing rule.
+    record_hash = f"md5_number(coalesce(f.raw_record, to_json([{fields}])::varchar))"
+    # One materialised pass: typed columns, duplicate flag, first failing rule. Duplicates by hash
+    # aggregates (no sort): `repeated` holds the first record of each content seen more than once in
+    # the file (few rows); a record is a duplicate after that first one, or when already in the table.
     con.execute(
         f"""create or replace temp table stage_checked as
-        select record_number, record_hash, {columns}, is_duplicate,
+        with repeated as (
+            select record_hash, min(record_number) as first_number
+            from (select f.record_number, {record_hash} as record_hash from stage_records f)
+            group by record_hash having count(*) > 1)
+        select record_number, record_hash, {columns},
+            coalesce(record_number > r.first_number, false)
+                or record_hash in (select record_hash from {spec.table}) as is_duplicate,
             {reasons} as reason_code, cast(case {details} end as varchar) as reason_detail
         from (
-            select *,
-                row_number() over (partition by record_hash order by record_number) > 1
-                    or record_hash in (select record_hash from {spec.table}) as is_duplicate
-            from (
-                select f.record_number, md5_number(coalesce(f.raw_record, to_json([{fields}])::varchar))
-                        as record_hash, {source_struct} as src, t.today, {typed}
-                from stage_records f, (select cast(? as date) as today) t))""",
+            select f.record_number, {record_hash} as record_hash, {source_struct} as src, t.today, {typed}
+            from stage_records f, (select cast(? as date) as today) t) c
+        left join repeated r using (record_hash)""",
         [today],
     )
     con.execute(

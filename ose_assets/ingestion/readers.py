@@ -182,9 +182,12 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
     mapping = _field_columns(columns, fields, labels)
     column_types = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in columns) + "}"
     con.execute("drop table if exists stage_csv_rejects; drop table if exists stage_csv_scans")
+    # One pass into stage_records: valid rows numbered by DuckDB in file order (header = line 1); the
+    # numbers are shifted below only when some lines were rejected.
     con.execute(
-        f"""create or replace temp table stage_rows as
-        select row_number() over () as ordinal, {_select_fields(mapping)}
+        f"""create or replace temp table stage_records as
+        select row_number() over () + 1 as record_number, cast(null as varchar) as raw_record,
+            {_select_fields(mapping)}
         from read_csv({quote_literal(str(path))}, header=true, auto_detect=false,
             delim={quote_literal(delimiter)}, quote='"', escape='"', columns={column_types},
             max_line_size={max_line_bytes(con)}, store_rejects=true,
@@ -203,20 +206,22 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
                 arg_min(error_message, column_idx) as error_message
             from stage_csv_rejects group by line)"""
     )
-    # Valid rows are numbered by DuckDB in file order; add the rejected lines before each one
-    # (reject i at line r_i comes after r_i - 1 - i valid rows) to get its line number.
+    if not con.execute("select count(*) from stage_rejects").fetchone()[0]:
+        return
+    # Add the rejected lines before each valid row (reject i at line r_i comes after r_i - 1 - i valid
+    # rows) to get its line number.
     con.execute(
-        """create or replace temp table stage_records as
+        """create or replace temp table stage_numbered as
         with rejects as (
             select max(rank) as shift, threshold from (
                 select row_number() over (order by record_number) as rank,
                        record_number - 1 - row_number() over (order by record_number) as threshold
                 from stage_rejects) group by threshold)
-        select r.ordinal + 1 + coalesce(j.shift, 0) as record_number, cast(null as varchar) as raw_record,
-               r.* exclude (ordinal)
-        from stage_rows r asof left join rejects j on r.ordinal > j.threshold"""
+        select r.record_number + coalesce(j.shift, 0) as record_number, r.* exclude (record_number)
+        from stage_records r asof left join rejects j on r.record_number - 1 > j.threshold
+        order by record_number"""
     )
-    con.execute("drop table stage_rows")
+    con.execute("drop table stage_records; alter table stage_numbered rename to stage_records")
 
 
 def parquet_columns(path: Path) -> list[str]:

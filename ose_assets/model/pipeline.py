@@ -33,13 +33,8 @@ from ose_assets.model.registry import (
     unchanged_version,
 )
 from ose_assets.model.served_model import ServedModel, load_champion
-from ose_assets.model.train import (
-    fit_model,
-    insufficient_labels,
-    label_counts,
-    part,
-    with_validation_roles,
-)
+from ose_assets.model.train import fit_streamed, insufficient_labels
+from ose_assets.model.training_rows import TrainingRows
 from ose_assets.settings import model_config
 from ose_assets.training.snapshots import SPLITS, TRAINING_SET_TABLE
 from ose_assets.warehouse import replace_table, table_exists
@@ -211,11 +206,13 @@ def train_and_publish(
     change = inputs.changes(champion_version_tags(mlflow_resource))
     if retrain and change == "inputs unchanged":
         change = "retrain requested, inputs unchanged"
-    frame = with_validation_roles(load_training_frame(con), float(settings["early_stopping_share"]))
-    counts = label_counts(frame)
-    cold_start = insufficient_labels(frame, int(settings["min_won"]), int(settings["min_lost"]))
+    # Never the whole training set in memory: counts in DuckDB, train rows streamed (training_rows.py).
+    training = TrainingRows.from_config(con, settings)
+    counts = training.counts()
+    frame = training.snapshot_dates()  # (split, snapshot_date): what split_dates and the fingerprint read
+    cold_start = insufficient_labels(counts, int(settings["min_won"]), int(settings["min_lost"]))
     if cold_start is None:
-        trained = fit_model(frame, features, categorical, config["xgboost"], settings)
+        trained = fit_streamed(training, features, categorical, config["xgboost"], settings)
         served = trained.served
         params = {
             **trained.params,
@@ -224,7 +221,7 @@ def train_and_publish(
         }
         details = _details_markdown(served, params, trained.calibration_brier)
     else:
-        served = build_prior(frame, features, categorical, config["rules_prior"])
+        served = build_prior(training.load_all(), features, categorical, config["rules_prior"])
         params = {"kind": "rules_prior", "cold_start_reason": cold_start}
         details = _details_markdown(served, params, {})
     params |= {
@@ -233,7 +230,7 @@ def train_and_publish(
         **{f"{k}_snapshots": v for k, v in split_dates(frame).items()},
     }
 
-    test = part(frame, "test")
+    test = training.load("test", ["siren", "snapshot_date", "label", *features], categorical)
     bins = int(settings["ece_bins"])
 
     def evaluate(model: ServedModel, rows: pl.DataFrame) -> dict[str, float | None]:
@@ -281,7 +278,7 @@ def train_and_publish(
     stamped, _ = log_and_register(
         mlflow_resource,
         served=served,
-        example=(test if test.height else frame).head(5),
+        example=(test if test.height else training.load_all()).head(5),
         inputs=inputs,
         params=params,
         metrics=run_metrics,

@@ -1,8 +1,9 @@
 """Fit the calibrated XGBoost model on the training set's time split.
 
-Rows: `train` fits the booster; `validation` is split by a stable hash of the SIREN into an
-early-stopping half and a calibration half (training.early_stopping_share), so early stopping and
-calibration never see the same rows (nor the same company); `test` is only evaluated.
+Rows (training_rows.py): `train` fits the booster, streamed from DuckDB into a QuantileDMatrix with
+negatives downsampled (training.negative_sample_share, reweighted); `early_stopping` and
+`calibration` (the validation period split by a stable hash of the SIREN) early-stop the booster and
+fit the calibrator on rows the other never sees; `test` is only evaluated.
 
 Class imbalance: scale_pos_weight = negatives / positives on train, so the trees see both classes;
 that inflates the raw probabilities, which the calibrator (fitted on untouched calibration rows)
@@ -17,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import polars as pl
 from scipy.special import expit
 
 from ose_assets.model.served_model import ServedModel, apply_calibrator
+from ose_assets.model.training_rows import PARTS, TrainingRows, part_expression
 
 VALIDATION_ROLE = "validation_role"  # 'early_stopping' | 'calibration' on validation rows
 
@@ -36,44 +39,18 @@ class TrainedModel:
 
 
 def with_validation_roles(frame: pl.DataFrame, early_stopping_share: float) -> pl.DataFrame:
-    """Tag validation rows by a multiplicative hash of the SIREN (stable across runs and versions)."""
-    bucket = (
-        pl.col("siren").cast(pl.Int64, strict=False).fill_null(0) * 2654435761 % 4294967296
-    ) / 4294967296.0
-    return frame.with_columns(
-        pl.when(pl.col("split") != "validation")
-        .then(None)
-        .when(bucket < early_stopping_share)
-        .then(pl.lit("early_stopping"))
-        .otherwise(pl.lit("calibration"))
-        .alias(VALIDATION_ROLE)
-    )
+    """The frame with its validation role (training_rows.part_expression; null outside validation)."""
+    role = f"case when split = 'validation' then {part_expression(early_stopping_share)} end"
+    return duckdb.sql(f"select *, {role} as {VALIDATION_ROLE} from frame").pl()
 
 
-def part(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Rows of one part: 'train', 'test', 'early_stopping' or 'calibration'."""
-    if name in ("early_stopping", "calibration"):
-        return frame.filter(pl.col(VALIDATION_ROLE) == name)
-    return frame.filter(pl.col("split") == name)
-
-
-def label_counts(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
-    """(positives, negatives) of every part."""
-    return {
-        name: (int(rows["label"].sum() or 0), rows.height - int(rows["label"].sum() or 0))
-        for name in ("train", "early_stopping", "calibration", "test")
-        for rows in [part(frame, name)]
-    }
-
-
-def insufficient_labels(frame: pl.DataFrame, min_won: int, min_lost: int) -> str | None:
-    """Why no learned model can be trained (cold start), or None.
+def insufficient_labels(counts: dict[str, tuple[int, int]], min_won: int, min_lost: int) -> str | None:
+    """Why no learned model can be trained (cold start), or None; `counts` from TrainingRows.counts.
 
     A learned model needs training.min_won converted and training.min_lost non-converted train rows,
     and both classes in each of the early-stopping, calibration and test parts (else early stopping,
     calibration or the test metrics are undefined).
     """
-    counts = label_counts(frame)
     won, lost = counts["train"]
     if won < min_won or lost < min_lost:
         return (
@@ -87,23 +64,25 @@ def insufficient_labels(frame: pl.DataFrame, min_won: int, min_lost: int) -> str
 
 
 def categories_of(frame: pl.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
-    """Category lists from the train rows (sorted, so codes are reproducible); later values are missing."""
-    train = part(frame, "train")
+    """Category lists from the train rows of a frame (sorted, so codes are reproducible)."""
+    train = frame.filter(pl.col("split") == "train")
     return {
         name: sorted(train.get_column(name).cast(pl.String).drop_nulls().unique().to_list())
         for name in categorical
     }
 
 
-def scale_pos_weight(y_train: np.ndarray, xgb_config: dict[str, Any]) -> float:
+def scale_pos_weight(positives: int, negatives: int, xgb_config: dict[str, Any]) -> float:
     """Weight of a converted row: xgboost.scale_pos_weight is 'balanced' (negatives / positives),
-    'sqrt' (its square root: rebalances without letting a few positives dominate the leaves) or a number."""
+    'sqrt' (its square root: rebalances without letting a few positives dominate the leaves) or a number.
+    Counted before downsampling: the kept negatives' weights restore their full count."""
     setting = xgb_config.get("scale_pos_weight", "balanced")
-    positives = float(y_train.sum())
-    ratio = (len(y_train) - positives) / positives
-    return {"balanced": ratio, "sqrt": float(np.sqrt(ratio))}.get(setting, setting) if isinstance(
-        setting, str
-    ) else float(setting)
+    ratio = negatives / positives
+    return (
+        {"balanced": ratio, "sqrt": float(np.sqrt(ratio))}.get(setting, setting)
+        if isinstance(setting, str)
+        else float(setting)
+    )
 
 
 def booster_params(xgb_config: dict[str, Any], seed: int, scale_pos_weight: float) -> dict[str, Any]:
@@ -162,6 +141,36 @@ def choose_calibrator(
     return _fit_calibrator(best, margins, y), brier
 
 
+def _train_iterator(rows: TrainingRows, encoder: ServedModel):
+    """An XGBoost data iterator over TrainingRows.train_batches, re-read from DuckDB on every pass."""
+    import xgboost as xgb
+
+    class TrainBatches(xgb.DataIter):
+        def __init__(self) -> None:
+            self._batches = None
+            super().__init__(release_data=True)
+
+        def next(self, input_data) -> bool:
+            if self._batches is None:
+                self._batches = rows.train_batches(encoder.feature_names, list(encoder.categories))
+            batch = next(self._batches, None)
+            if batch is None:
+                return False
+            input_data(
+                data=encoder.matrix(batch, np.float32),
+                label=batch["label"].to_numpy(),
+                weight=batch["weight"].to_numpy(),
+                feature_names=encoder.feature_names,
+                feature_types=encoder.feature_types(),
+            )
+            return True
+
+        def reset(self) -> None:
+            self._batches = None
+
+    return TrainBatches()
+
+
 def fit_model(
     frame: pl.DataFrame,
     feature_names: list[str],
@@ -169,20 +178,48 @@ def fit_model(
     xgb_config: dict[str, Any],
     training_config: dict[str, Any],
 ) -> TrainedModel:
-    """Booster on train, early-stopped on the early-stopping half, calibrated on the calibration half.
+    """fit_streamed over an in-memory training-set frame (viewed by an in-memory DuckDB)."""
+    con = duckdb.connect()
+    con.register("training_frame", frame.to_arrow())
+    try:
+        rows = TrainingRows.from_config(con, training_config, "training_frame")
+        return fit_streamed(rows, feature_names, categorical, xgb_config, training_config)
+    finally:
+        con.close()
 
-    `frame` must carry validation roles (with_validation_roles) and pass insufficient_labels.
-    """
+
+def fit_streamed(
+    rows: TrainingRows,
+    feature_names: list[str],
+    categorical: list[str],
+    xgb_config: dict[str, Any],
+    training_config: dict[str, Any],
+) -> TrainedModel:
+    """Booster on the (downsampled) train rows, early-stopped on the early-stopping part, calibrated on
+    the calibration part. The rows must pass insufficient_labels."""
     import xgboost as xgb
 
     encoder = ServedModel(
-        kind="xgboost", feature_names=feature_names, categories=categories_of(frame, categorical)
+        kind="xgboost", feature_names=feature_names, categories=rows.categories(categorical)
     )
-    train, early, calibration = (part(frame, n) for n in ("train", "early_stopping", "calibration"))
-    y_train = train["label"].to_numpy().astype(float)
-    params = booster_params(xgb_config, training_config["seed"], scale_pos_weight(y_train, xgb_config))
-    dtrain = encoder.dmatrix(encoder.matrix(train), y_train)
-    dearly = encoder.dmatrix(encoder.matrix(early), early["label"].to_numpy().astype(float))
+    counts = rows.counts()
+    params = booster_params(
+        xgb_config, training_config["seed"], scale_pos_weight(*counts["train"], xgb_config)
+    )
+    dtrain = xgb.QuantileDMatrix(
+        _train_iterator(rows, encoder), enable_categorical=True, nthread=params["nthread"]
+    )
+    early = rows.load("early_stopping", ["label", *feature_names], categorical)
+    dearly = xgb.QuantileDMatrix(
+        encoder.matrix(early, np.float32),
+        label=early["label"].to_numpy(),
+        ref=dtrain,
+        feature_names=feature_names,
+        feature_types=encoder.feature_types(),
+        enable_categorical=True,
+        nthread=params["nthread"],
+    )
+    del early
     booster = xgb.train(
         params,
         dtrain,
@@ -191,12 +228,14 @@ def fit_model(
         early_stopping_rounds=int(xgb_config["early_stopping_rounds"]),
         verbose_eval=False,
     )
+    del dtrain, dearly
     best_iteration = int(booster.best_iteration)
     booster = booster[: best_iteration + 1]  # keep the early-stopped trees only
     booster_raw = bytes(booster.save_raw("ubj"))
     uncalibrated = ServedModel(
         kind="xgboost", feature_names=feature_names, categories=encoder.categories, booster_raw=booster_raw
     )
+    calibration = rows.load("calibration", ["siren", "label", *feature_names], categorical)
     margins = uncalibrated.margins(calibration)
     calibrator, brier = choose_calibrator(
         margins,
@@ -209,8 +248,10 @@ def fit_model(
         {
             "num_boost_round": int(xgb_config["n_estimators"]),
             "early_stopping_rounds": int(xgb_config["early_stopping_rounds"]),
+            "negative_sample_share": rows.negative_share,
         }
     )
+    kept = rows.kept_train_counts()
     return TrainedModel(
         served=ServedModel(
             kind="xgboost",
@@ -222,5 +263,5 @@ def fit_model(
         params=params,
         best_iteration=best_iteration,
         calibration_brier=brier,
-        rows={n: part(frame, n).height for n in ("train", "early_stopping", "calibration", "test")},
+        rows={**{n: sum(counts[n]) for n in PARTS}, "train_kept": sum(kept)},
     )

@@ -1,0 +1,156 @@
+"""The training set as the model step reads it, never whole in memory.
+
+Parts: `train` fits the booster; `validation` rows are split by a stable hash of the SIREN into an
+`early_stopping` and a `calibration` part (training.early_stopping_share), so early stopping and
+calibration never share a row (nor a company); `test` is only evaluated.
+
+Label counts, snapshot dates and category lists are computed in DuckDB. The train rows are streamed in
+Arrow record batches of the model's columns only, numbers as FLOAT (XGBoost stores float32 anyway),
+into an XGBoost QuantileDMatrix (train.py); only the early-stopping, calibration and test parts are
+loaded, with the columns they need. Rows come in the table's order (training.training_set is written
+ordered by snapshot_date, siren, and DuckDB keeps insertion order for scans), so the same table gives
+the same trees without a sort.
+
+Negative downsampling (training.negative_sample_share = r): every converted train row is kept, a
+non-converted one when a stable hash of (siren, snapshot_date, seed) falls below r, and the kept ones
+weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set.
+Early-stopping, calibration and test rows are never downsampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from ose_assets.training.snapshots import TRAINING_SET_TABLE
+
+PARTS = ("train", "early_stopping", "calibration", "test")
+BATCH_ROWS = 256 * 1024
+# Multiplicative (Knuth) hash of the SIREN onto [0, 1): stable across runs, versions and engines.
+SIREN_BUCKET = "(coalesce(try_cast(siren as bigint), 0) * 2654435761 % 4294967296) / 4294967296.0"
+
+
+def part_expression(early_stopping_share: float) -> str:
+    """SQL naming the part of a training-set row: train, early_stopping, calibration or test."""
+    return (
+        f"case when split <> 'validation' then split when {SIREN_BUCKET} < {float(early_stopping_share)!r} "
+        "then 'early_stopping' else 'calibration' end"
+    )
+
+
+def negative_kept(share: float, seed: int) -> str:
+    """SQL: does downsampling keep this non-converted train row (hash of siren, snapshot and seed < share)."""
+    key = (
+        f"(coalesce(try_cast(siren as bigint), 0) * 2654435761 "
+        f"+ (snapshot_date - date '2000-01-01') * 40503 + {int(seed) * 2246822519}) % 4294967296"
+    )
+    return f"({key}) / 4294967296.0 < {float(share)!r}"
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """One training-set relation (a table, or a registered frame) seen through its parts."""
+
+    con: duckdb.DuckDBPyConnection
+    relation: str
+    early_stopping_share: float
+    negative_share: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        training_config: dict[str, Any],
+        relation: str = TRAINING_SET_TABLE,
+    ) -> TrainingRows:
+        return cls(
+            con,
+            relation,
+            float(training_config["early_stopping_share"]),
+            float(training_config.get("negative_sample_share", 1.0)),
+            int(training_config["seed"]),
+        )
+
+    def _where(self, name: str) -> str:
+        return f"({part_expression(self.early_stopping_share)}) = '{name}'"
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """(converted, not converted) rows of every part, before downsampling."""
+        rows = self.con.execute(
+            f"""select part, coalesce(sum(label), 0)::bigint, count(*) - coalesce(sum(label), 0)::bigint
+            from (select {part_expression(self.early_stopping_share)} as part, label from {self.relation})
+            group by part"""
+        ).fetchall()
+        found = {name: (int(pos), int(neg)) for name, pos, neg in rows}
+        return {name: found.get(name, (0, 0)) for name in PARTS}
+
+    def snapshot_dates(self) -> pl.DataFrame:
+        """The distinct (split, snapshot_date) pairs."""
+        return self.con.execute(
+            f"select distinct split, snapshot_date from {self.relation} order by snapshot_date"
+        ).pl()
+
+    def categories(self, categorical: list[str]) -> dict[str, list[str]]:
+        """Category lists of the train rows (sorted, so codes are reproducible); later values are missing."""
+        return {
+            name: [
+                row[0]
+                for row in self.con.execute(
+                    f'select distinct "{name}"::varchar from {self.relation} '
+                    f"where split = 'train' and \"{name}\" is not null order by 1"
+                ).fetchall()
+            ]
+            for name in categorical
+        }
+
+    def _select(self, columns: list[str], categorical: list[str]) -> str:
+        """Columns as the model reads them: numbers as FLOAT, categories as text, the rest as stored."""
+        return ", ".join(
+            f'"{c}"'
+            if c in categorical or c in ("siren", "snapshot_date", "split")
+            else f'"{c}"::float as "{c}"'
+            for c in columns
+        )
+
+    def load(self, name: str, columns: list[str], categorical: list[str]) -> pl.DataFrame:
+        """Every row of one part (never downsampled), with these columns only."""
+        return self.con.execute(
+            f"select {self._select(columns, categorical)} from {self.relation} where {self._where(name)}"
+        ).pl()
+
+    def load_all(self) -> pl.DataFrame:
+        """Every row as stored (the rules prior's statistics at cold start, when labels are few)."""
+        return self.con.execute(f"select * from {self.relation}").pl()
+
+    def kept_train_counts(self) -> tuple[int, int]:
+        """(converted, not converted) train rows after downsampling."""
+        pos, neg = self.con.execute(
+            f"""select coalesce(sum(label), 0)::bigint, count(*) - coalesce(sum(label), 0)::bigint
+            from {self.relation} where {self._train_filter()}"""
+        ).fetchone()
+        return int(pos), int(neg)
+
+    def _train_filter(self) -> str:
+        keep = (
+            ""
+            if self.negative_share >= 1.0
+            else f" and (label = 1 or {negative_kept(self.negative_share, self.seed)})"
+        )
+        return f"split = 'train'{keep}"
+
+    def train_batches(self, features: list[str], categorical: list[str]) -> Iterator[pl.DataFrame]:
+        """The (downsampled) train rows in record batches: features, label and weight (1 / share on
+        kept negatives)."""
+        weight = 1.0 if self.negative_share >= 1.0 else 1.0 / self.negative_share
+        reader = self.con.execute(
+            f"""select {self._select(features, categorical)}, label::float as label,
+                (case when label = 1 then 1.0 else {weight!r} end)::float as weight
+            from {self.relation} where {self._train_filter()}"""
+        ).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            yield pl.from_arrow(batch)
