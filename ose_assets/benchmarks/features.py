@@ -185,6 +185,9 @@ def load_compute(path: Path):
     return module
 
 
+COMPARED_TABLE = "bench_compared_features"  # --compare: the other copy's last table
+
+
 def timed_builds(con: duckdb.DuckDBPyConnection, repeat: int, compared) -> dict[str, tuple[float, float]]:
     """Median (wall, cpu) of `repeat` builds of this checkout's features and, alternately before each,
     of `compared`'s (its table kept as bench_compared_features). This checkout's table is built last."""
@@ -193,7 +196,7 @@ def timed_builds(con: duckdb.DuckDBPyConnection, repeat: int, compared) -> dict[
 
         def build_compared() -> None:
             compared.build_company_features(con, AS_OF)
-            con.execute("create or replace table bench_compared_features as from features.company_features")
+            con.execute(f"create or replace table {COMPARED_TABLE} as from features.company_features")
 
         builds["compared"] = build_compared
     builds["this"] = lambda: build_company_features(con, AS_OF)
@@ -242,12 +245,20 @@ def main(argv: list[str] | None = None) -> None:
                 f"(cpu {other[1]:.2f} s); this / compared: {build[0] / other[0]:.2f} "
                 f"(cpu {build[1] / other[1]:.2f})"
             )
-            this_table, other_table = "features.company_features", "bench_compared_features"
+            # Doubles to 9 significant digits: parallel sums add in a different order from run to run.
+            columns = ", ".join(
+                f"round({name}, 8 - floor(log10(abs({name}) + 1e-300))::int) as {name}"
+                if kind == "DOUBLE"
+                else name
+                for name, kind, *_ in con.execute("describe features.company_features").fetchall()
+            )
+            this, other = (
+                f"select {columns} from {t}" for t in ("features.company_features", COMPARED_TABLE)
+            )
             differing = con.execute(
-                f"select count(*) from ((from {this_table} except all from {other_table})"
-                f" union all (from {other_table} except all from {this_table}))"
+                f"select count(*) from (({this} except all {other}) union all ({other} except all {this}))"
             ).fetchone()[0]
-            print(f"rows differing between the two tables: {differing:,}")
+            print(f"rows differing between the two tables (doubles to 9 significant digits): {differing:,}")
         profile = timed("feature profile (UI metadata)", lambda: feature_profile(con))
         rows = con.execute("select count(*) from features.company_features").fetchone()[0]
         columns = len(con.execute("describe features.company_features").fetchall())
