@@ -194,13 +194,9 @@ def write_establishments(
         )
     )
     secondary = with_commune(secondary)
+    site_columns = ["idx", "siren", "commune_code", "postcode", "naf_code", "band"]
     heads = firms.select(
-        "idx",
-        "siren",
-        "commune_code",
-        "postcode",
-        "naf_code",
-        "band",
+        *site_columns,
         created="creation_day",
         head_office=pl.lit(True),
         closed=pl.col("closed_day").is_not_null(),
@@ -209,18 +205,7 @@ def write_establishments(
     secondary = secondary.sort("idx", "created", "place").with_columns(
         sequence=pl.int_range(2, pl.len() + 2).over("idx")
     )
-    columns = [
-        "idx",
-        "siren",
-        "commune_code",
-        "postcode",
-        "naf_code",
-        "band",
-        "created",
-        "head_office",
-        "closed",
-        "sequence",
-    ]
+    columns = [*site_columns, "created", "head_office", "closed", "sequence"]
     rows = pl.concat([heads.select(columns), secondary.select(columns)]).sort("idx", "sequence")
     rows = rows.with_columns(nic=nic(rows["siren"], rows["sequence"].to_numpy()))
     frame = rows.select(
