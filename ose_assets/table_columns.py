@@ -24,6 +24,7 @@ from ose_assets.features.catalog import (
     FEATURES_BY_NAME,
     model_feature_names,
 )
+from ose_assets.features.catalog import write_data_dictionary as write_feature_section
 
 # fmt: off
 # Columns every append-only raw record table starts with.
@@ -463,6 +464,8 @@ def render_data_dictionary(text: str) -> str:
 
 
 def write_data_dictionary(path: Path = DATA_DICTIONARY_PATH) -> None:
+    """Regenerate every generated part of the data dictionary: the feature section and the column tables."""
+    write_feature_section(path)
     path.write_text(render_data_dictionary(path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
