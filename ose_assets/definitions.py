@@ -12,6 +12,7 @@ from ose_assets.progress import progress_logger
 from ose_assets.resources import build_resources
 from ose_assets.scoring import assets as scoring
 from ose_assets.settings import OSESettings
+from ose_assets.table_columns import with_column_schemas
 from ose_assets.training import assets as training
 
 STAGES = [ingestion, features, training, model, scoring, monitoring]
@@ -20,7 +21,7 @@ STAGES = [ingestion, features, training, model, scoring, monitoring]
 def build_definitions(settings: OSESettings | None = None) -> dg.Definitions:
     """The code location over one data root (tests pass a temporary one)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(STAGES),
+        assets=with_column_schemas(dg.load_assets_from_modules(STAGES)),
         asset_checks=dg.load_asset_checks_from_modules(STAGES),
         jobs=[jobs.full_refresh_job, jobs.rescoring_job, jobs.replay_job],
         schedules=schedules.SCHEDULES,

@@ -10,6 +10,7 @@ STAGE_GROUPS = ("raw", "normalized", "features", "training", "model", "scoring",
 REPLAY_TAG = "ose/replay"
 SERVING_COPY = dg.AssetKey(["scoring", "serving_copy"])
 TRACK_RECORD = dg.AssetKey(["monitoring", "track_record"])
+TRACK_RECORD_GROUPS = dg.AssetKey(["monitoring", "track_record_groups"])
 HOOKS = {describe_step_failure}
 
 full_refresh_job = dg.define_asset_job(
@@ -35,7 +36,7 @@ replay_job = dg.define_asset_job(
     )
     # The track record takes the replayed date in at once (a backfill builds it); it is published by the
     # next current run.
-    | dg.AssetSelection.assets(TRACK_RECORD),
+    | dg.AssetSelection.assets(TRACK_RECORD, TRACK_RECORD_GROUPS),
     description="Score a past as-of date with the model that was champion on that date and add it to "
     "score_history (and the track record): no training, no promotion, the serving copy untouched.",
     tags={REPLAY_TAG: "true"},

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from ose_assets.settings import today_paris
+from ose_assets.table_columns import column_descriptions
 
 AS_OF_TAG = "ose/as_of"
 
@@ -65,13 +66,18 @@ def frame_to_markdown(frame: pl.DataFrame) -> str:
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str, preview_rows: int = 10) -> dict:
-    """Row count, column schema and a markdown preview: what every table asset shows in the UI."""
+    """Row count, column schema and a markdown preview: what every table asset shows in the UI. The
+    columns are the table's real ones, described from `ose_assets/table_columns.py`."""
     row_count = con.execute(f"select count(*) from {table}").fetchone()[0]
     columns = con.execute(f"describe {table}").fetchall()
+    described = column_descriptions(table)
     return {
         "dagster/row_count": row_count,
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype, *_ in columns]
+            columns=[
+                dg.TableColumn(name=name, type=str(dtype), description=described.get(name))
+                for name, dtype, *_ in columns
+            ]
         ),
         "preview": markdown_preview(con, f"select * from {table}", preview_rows),
     }

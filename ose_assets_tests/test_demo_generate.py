@@ -14,15 +14,12 @@ from sklearn.metrics import roc_auc_score
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
-from ose_assets.demo import generate as gen
+from ose_assets.demo import hazard as gen
 from ose_assets.demo import reference as ref
-from ose_assets.demo.generate import (
-    INBOX_FILES,
-    SIGNAL_ALIASES,
-    SIGNAL_TYPES,
-    SIRENE_COLUMNS,
-    generate_demo_data,
-)
+from ose_assets.demo.common import SIGNAL_TYPES
+from ose_assets.demo.generate import INBOX_FILES, generate_demo_data
+from ose_assets.demo.signals import SIGNAL_ALIASES
+from ose_assets.demo.sirene import SIRENE_COLUMNS
 from ose_assets.demo.truth import PROPENSITY_FILE, oracle_probability
 
 END = dt.date(2026, 6, 15)

@@ -74,6 +74,15 @@ def load_training_frame(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.execute(f"select * from {TRAINING_SET_TABLE} order by snapshot_date, siren").pl()
 
 
+def input_example(con: duckdb.DuckDBPyConnection, features: list[str]) -> pl.DataFrame:
+    """A few rows of the model's features as the feature table stores them (booleans, integers, text),
+    not as the booster reads them: the pyfunc's input example."""
+    columns = ", ".join(f'"{name}"' for name in features)
+    return con.execute(
+        f"select {columns} from {TRAINING_SET_TABLE} order by snapshot_date desc, siren limit 5"
+    ).pl()
+
+
 def split_dates(frame: pl.DataFrame) -> dict[str, str]:
     out = {}
     for split in SPLITS:
@@ -278,7 +287,7 @@ def train_and_publish(
     stamped, _ = log_and_register(
         mlflow_resource,
         served=served,
-        example=(test if test.height else training.load_all()).head(5),
+        example=input_example(con, features),
         inputs=inputs,
         params=params,
         metrics=run_metrics,

@@ -18,6 +18,7 @@ from ose_assets.settings import model_config
 from ose_assets.warehouse import AS_OF_TAG, AsOfConfig, frame_to_markdown, table_exists, table_metadata
 
 TRACK_RECORD_KEY = dg.AssetKey(["monitoring", "track_record"])
+GROUPS_KEY = dg.AssetKey(["monitoring", "track_record_groups"])
 SUMMARY_COLUMNS = [
     "as_of_date", "model_version", "window_status", "sample_type", "companies", "expected_wins",
     "realised_wins", "top10_wins", "top100_wins", "realised_roc_auc", "test_roc_auc", "realised_ece",
@@ -92,32 +93,48 @@ def log_realised_metrics(mlflow: MLflowResource, record: pl.DataFrame) -> int:
     return logged
 
 
-@dg.asset(
-    key_prefix=["monitoring"],
-    name="track_record",
-    group_name="monitoring",
-    kinds={"duckdb", "mlflow"},
-    deps=[
-        dg.AssetKey(["scoring", "score_history"]),
-        dg.AssetKey(["normalized", "outcomes"]),
-        dg.AssetKey(["model", "model_versions"]),
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            TRACK_RECORD_KEY,
+            group_name="monitoring",
+            kinds={"duckdb", "mlflow"},
+            deps=[
+                dg.AssetKey(["scoring", "score_history"]),
+                dg.AssetKey(["normalized", "outcomes"]),
+                dg.AssetKey(["model", "model_versions"]),
+            ],
+            description=(
+                "How every published ranking turned out: per as-of date and model version, realised wins "
+                "against expected, realised ROC-AUC, Brier, ECE and lift next to the model's test figures; "
+                "closed and in-progress windows, in-sample rankings kept apart."
+            ),
+        ),
+        dg.AssetSpec(
+            GROUPS_KEY,
+            group_name="monitoring",
+            kinds={"duckdb"},
+            deps=[dg.AssetKey(["scoring", "score_history"]), dg.AssetKey(["normalized", "outcomes"])],
+            description="The track record per band, score decile and published top list.",
+        ),
     ],
-    description=(
-        "How every published ranking turned out: per as-of date and model version, realised wins against "
-        "expected (per band, score decile and top list), realised ROC-AUC, Brier, ECE and lift next to the "
-        "model's test figures; closed and in-progress windows, in-sample rankings kept apart."
-    ),
+    can_subset=False,
 )
 def track_record(
     context: dg.AssetExecutionContext, config: AsOfConfig, warehouse: DuckDBResource, mlflow: MLflowResource
-) -> dg.MaterializeResult:
+):
     with warehouse.get_connection() as con:
         if not table_exists(con, tr.HISTORY_TABLE):
-            return dg.MaterializeResult(metadata={"status": "skipped", "reason": "no score_history yet"})
+            for key in (TRACK_RECORD_KEY, GROUPS_KEY):
+                yield dg.MaterializeResult(
+                    asset_key=key, metadata={"status": "skipped", "reason": "no score_history yet"}
+                )
+            return
         until = known_until(context, config, con)
         record, groups = tr.build_track_record(con, until)
         tr.write_track_record(con, record, groups)
         metadata = table_metadata(con, tr.TRACK_RECORD_TABLE)
+        groups_metadata = table_metadata(con, tr.GROUPS_TABLE)
     logged = log_realised_metrics(mlflow, record)
     closed = record.filter(pl.col("window_status") == "closed")
     latest = closed.sort("as_of_date").tail(1)
@@ -125,7 +142,9 @@ def track_record(
         f"track record up to {until}: {closed.height} closed and {record.height - closed.height} in-progress "
         f"windows; {logged} realised metrics logged to MLflow"
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(asset_key=GROUPS_KEY, metadata=groups_metadata)
+    yield dg.MaterializeResult(
+        asset_key=TRACK_RECORD_KEY,
         metadata={
             **metadata,
             "known_until": until.isoformat(),

@@ -284,6 +284,7 @@ def score_history_unique(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         score_history,
         # Published with the scores, so the API and the pages show how past rankings turned out.
         dg.AssetKey(["monitoring", "track_record"]),
+        dg.AssetKey(["monitoring", "track_record_groups"]),
     ],
 )
 def serving_copy(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.MaterializeResult:
