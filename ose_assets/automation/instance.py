@@ -16,6 +16,7 @@ from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, Wor
 from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
 
 from ose_assets.settings import REPO_ROOT, OSESettings
+from ose_assets.warehouse import AS_OF_TAG
 
 DAGSTER_YAML = REPO_ROOT / "dagster.yaml"
 
@@ -118,7 +119,7 @@ def fail_dead_runs(instance, say=print) -> None:
 
 
 def describe_run(run) -> str:
-    as_of = run.tags.get("ose/as_of", "?")
+    as_of = run.tags.get(AS_OF_TAG, "?")
     return f"Dagster run {run.run_id[:8]} ({run.job_name}, as of {as_of}, {run.status.value})"
 
 
