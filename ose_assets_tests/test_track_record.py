@@ -249,3 +249,60 @@ def test_api_serves_the_published_track_record(world, tmp_path):
         assert {g["grouping"] for g in window["groups"]} == {"band", "decile", "top"}
         missing = http.get("/api/v1/track-record", params={"as_of": "2024-01-01"})
         assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_backfill_dates_step_by_month_end_or_day():
+    from ose_assets.cli.track_record import backfill_dates
+
+    assert backfill_dates(dt.date(2025, 11, 30), dt.date(2026, 3, 31), "month") == [
+        dt.date(2025, 11, 30), dt.date(2025, 12, 31), dt.date(2026, 1, 31), dt.date(2026, 2, 28),
+        dt.date(2026, 3, 31),
+    ]  # fmt: skip
+    assert backfill_dates(dt.date(2025, 1, 15), dt.date(2025, 3, 14), "month") == [
+        dt.date(2025, 1, 15), dt.date(2025, 2, 15),
+    ]  # fmt: skip
+    assert backfill_dates(dt.date(2025, 1, 1), dt.date(2025, 1, 15), "week") == [
+        dt.date(2025, 1, 1), dt.date(2025, 1, 8), dt.date(2025, 1, 15),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="before --from"):
+        backfill_dates(dt.date(2025, 2, 1), dt.date(2025, 1, 1), "month")
+
+
+@pytest.mark.slow
+def test_backfill_replays_past_dates_marks_them_in_sample_and_publishes_the_record(
+    tmp_path, capsys, monkeypatch
+):
+    """ose run, then ose backfill over two past month-ends: the replays use the only champion, trained
+    today on those very outcomes (in_sample); the served as-of date and the champion do not move, and the
+    republished copy carries the whole record."""
+    from ose_assets.cli import main
+    from ose_assets.demo.generate import generate_demo_data
+    from ose_assets.settings import OSESettings, today_paris
+
+    # The CLI exports the data root and the Dagster home: restored after the test.
+    monkeypatch.setenv("OSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    settings = OSESettings(data_dir=tmp_path)
+    generate_demo_data(tmp_path, companies=1500, seed=5)
+    main(["run", "--data-dir", str(tmp_path)])
+    today = today_paris()
+    first = dt.date(today.year - (today.month <= 6), (today.month - 7) % 12 + 1, 1) - dt.timedelta(days=1)
+    second = dt.date(today.year - (today.month <= 5), (today.month - 6) % 12 + 1, 1) - dt.timedelta(days=1)
+    main(["backfill", "--data-dir", str(tmp_path), "--from", first.isoformat(), "--to", second.isoformat()])
+    out = capsys.readouterr().out
+    assert "Backfill: 2 replay(s)" in out and out.count("Replay: ") == 2
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        served = con.execute("select as_of_date, model_version from served_model").fetchone()
+        record = con.execute("select * from track_record order by as_of_date").pl()
+        history = con.execute("select distinct as_of_date from score_history order by 1").fetchall()
+    assert served == (today, "1")  # still today's copy and the only version: nothing retrained or moved
+    assert [d for (d,) in history] == [first, second, today]
+    assert record["as_of_date"].to_list() == [first, second, today]
+    assert record["sample_type"].to_list() == ["in_sample", "in_sample", "out_of_sample"]
+    assert record["window_status"].to_list() == ["closed", "closed", "in_progress"]
+    assert (record["companies"] > 1000).all()
+    # Closed windows count their wins; today's window has just opened (outcomes are known up to today).
+    assert (record["realised_wins"].head(2) > 0).all() and record["realised_wins"][2] == 0
+    main(["track-record", "--data-dir", str(tmp_path), "--lang", "en"])
+    printed = capsys.readouterr().out
+    assert f"Of the 10 companies we ranked first on {first:%d %b %Y}" in printed and "[in_sample]" in printed

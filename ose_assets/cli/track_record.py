@@ -11,18 +11,19 @@ from ose_assets.cli.common import settings_for
 
 
 def backfill_dates(start: dt.date, end: dt.date, every: str) -> list[dt.date]:
-    """start, start + one period, … up to end (a month step keeps the day, clamped to the month's end)."""
+    """start, start + one period, … up to end. A month step keeps the day of the month, clamped to the
+    month's end; from a month's last day it steps through month ends."""
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
     if every == "week":
         return [start + dt.timedelta(weeks=k) for k in range((end - start).days // 7 + 1)]
+    month_end = (start + dt.timedelta(days=1)).day == 1
     dates, k = [], 0
     while True:
         index = start.year * 12 + start.month - 1 + k
         year, month = divmod(index, 12)
-        first_of_next = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
-        day = min(start.day, (first_of_next - dt.timedelta(days=1)).day)
-        date = dt.date(year, month + 1, day)
+        last = (dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - dt.timedelta(days=1)).day
+        date = dt.date(year, month + 1, last if month_end else min(start.day, last))
         if date > end:
             return dates
         dates.append(date)
