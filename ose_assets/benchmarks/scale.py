@@ -123,7 +123,8 @@ def run_job(job: str, as_of: str) -> dict:
         "name": job,
         "wall": time.perf_counter() - start,
         "cpu": cpu_seconds() - cpu_start,
-        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        # Each step start resets the process peak: the job's peak is the largest step peak.
+        "peak": max([peak_rss_bytes(), *(step["peak"] for step in meter.steps)]),
         "ok": result.success,
         "steps": meter.steps,
     }
