@@ -398,7 +398,7 @@ def test_openapi_schema_property_run_finds_no_server_error(base_url):
     """Schemathesis generates requests from the live OpenAPI document, operation by operation."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
+    assert len(operations) == 5  # health, score, batch score, top opportunities, track record
     calls = []
     for operation in operations:
 
@@ -415,7 +415,13 @@ def test_openapi_schema_property_run_finds_no_server_error(base_url):
 def test_openapi_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/health", "/api/v1/score/{siren}", "/api/v1/score", "/api/v1/top-opportunities"} <= set(paths)
+    assert {
+        "/health",
+        "/api/v1/score/{siren}",
+        "/api/v1/score",
+        "/api/v1/top-opportunities",
+        "/api/v1/track-record",
+    } <= set(paths)
 
 
 def test_concurrent_exact_explanations_are_coalesced_and_each_request_gets_its_own(served):

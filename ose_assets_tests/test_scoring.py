@@ -531,7 +531,11 @@ def write_run(con, as_of: dt.date, scores: dict[str, float]) -> None:
         as_of_date=pl.lit(as_of),
         band=band_expr(),
         model_version=pl.lit("1"),
+        is_eligible=pl.lit(True),
         exclusion_reason=pl.lit(None, pl.String),
+        rank=pl.col("score").rank("ordinal", descending=True).cast(pl.Int32),
+        region_code=pl.lit("53"),
+        naf_section=pl.lit("J"),
     )
     con.execute("create schema if not exists scoring")
     arrow_frame = frame.to_arrow()  # noqa: F841
