@@ -306,3 +306,29 @@ def test_backfill_replays_past_dates_marks_them_in_sample_and_publishes_the_reco
     main(["track-record", "--data-dir", str(tmp_path), "--lang", "en"])
     printed = capsys.readouterr().out
     assert f"Of the 10 companies we ranked first on {first:%d %b %Y}" in printed and "[in_sample]" in printed
+
+
+def test_bilan_page_shows_the_published_windows(world, tmp_path):
+    import httpx
+
+    from ose_assets.benchmarks.synthetic_serving import build_serving_copy
+    from ose_assets.settings import OSESettings
+    from ose_assets_tests.api_server import live_server
+
+    _, _, _, record, groups = world
+    settings = OSESettings(data_dir=tmp_path)
+    build_serving_copy(settings.serving_path, companies=50, model_version="1")
+    with duckdb.connect(str(settings.serving_path)) as con:
+        tr.write_track_record(con, record, groups)
+        con.execute("create table track_record as select * from monitoring.track_record")
+        con.execute("create table track_record_groups as select * from monitoring.track_record_groups")
+    with live_server(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+        page = http.get("/bilan").text
+        english = http.get("/bilan", cookies={"ose_lang": "en"}).text
+    closed, in_progress = page.split("Fenêtres en cours")
+    for as_of in CLOSED_DATES:
+        assert str(as_of) in closed
+    assert str(OPEN_DATE) in in_progress and str(OPEN_DATE) not in closed
+    row = record.filter(pl.col("as_of_date") == CLOSED_DATES[2]).row(0, named=True)
+    assert f"{row['top10_wins']} / 10" in closed and "dans l&#39;échantillon" in closed
+    assert f"Outcomes known until {KNOWN_UNTIL}" in english and "Closed windows" in english

@@ -72,6 +72,23 @@ TEXT = {
         "bilan_title": "Bilan des prévisions",
         "bilan_pending": "Le bilan (fenêtres closes, gains attendus et réalisés par bande) sera affiché "
         "ici dès que le suivi des résultats sera publié.",
+        "bilan_intro": "Chaque classement publié est jugé sur ce qui s'est passé ensuite : les entreprises "
+        "qui ont signé dans les {horizon} jours, face aux gains que nos probabilités annonçaient. Résultats "
+        "connus jusqu'au {known}.",
+        "bilan_closed": "Fenêtres closes",
+        "bilan_open": "Fenêtres en cours (gains à ce jour)",
+        "bilan_none": "Aucune fenêtre pour l'instant.",
+        "bilan_in_sample": "Un classement marqué « dans l'échantillon » vient d'un modèle entraîné sur ces "
+        "mêmes résultats : ce n'est pas une prévision honnête, il est gardé à part.",
+        "col_as_of": "Classement du",
+        "col_model": "Modèle",
+        "col_companies": "Entreprises",
+        "col_expected": "Gains attendus",
+        "col_realised": "Gains réalisés",
+        "col_top10": "Top 10 signés",
+        "col_auc": "ROC-AUC réalisé (test)",
+        "col_bands": "Par bande : réalisés / attendus",
+        "in_sample": "dans l'échantillon",
         "error": "Erreur",
         "back": "Retour au classement",
         "chart_label": "Score de {first} à {last} : de {start} à {end}",
@@ -154,6 +171,22 @@ TEXT = {
         "bilan_title": "Track record",
         "bilan_pending": "The track record (closed windows, expected and realised wins per band) will be "
         "shown here once outcome tracking is published.",
+        "bilan_intro": "Every published ranking is judged by what happened next: the companies that signed "
+        "within {horizon} days, against the wins our probabilities announced. Outcomes known until {known}.",
+        "bilan_closed": "Closed windows",
+        "bilan_open": "Windows in progress (wins so far)",
+        "bilan_none": "No window yet.",
+        "bilan_in_sample": "A ranking marked “in sample” comes from a model trained on those very outcomes: "
+        "it is not an honest forecast and is kept apart.",
+        "col_as_of": "Ranking of",
+        "col_model": "Model",
+        "col_companies": "Companies",
+        "col_expected": "Expected wins",
+        "col_realised": "Realised wins",
+        "col_top10": "Top 10 signed",
+        "col_auc": "Realised ROC-AUC (test)",
+        "col_bands": "Per band: realised / expected",
+        "in_sample": "in sample",
         "error": "Error",
         "back": "Back to the ranking",
         "chart_label": "Score from {first} to {last}: {start} to {end}",

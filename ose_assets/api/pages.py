@@ -273,9 +273,9 @@ def install_pages(
 
     @router.get("/bilan", response_class=HTMLResponse)
     def track_record_page(request: Request, version: Version) -> Response:
-        # Issue 16's monitoring.track_record will supply the closed windows (expected vs realised wins per
-        # band); until then the page says so.
-        return render(request, "bilan.html", info=version.info, windows=None)
+        # The same read as GET /api/v1/track-record: the published track record, a few hundred rows.
+        body = queries.track_record(version, None, request_lang(request))
+        return render(request, "bilan.html", info=version.info, record=body)
 
     @router.get("/connexion", response_class=HTMLResponse)
     def login_form(request: Request, suite: str | None = None) -> Response:
