@@ -107,13 +107,13 @@ def print_track_record(args: argparse.Namespace) -> bool:
     ):
         print(f"\n{title}:" if part.height else f"\n{title}: {'aucune' if fr else 'none'}")
         for row in part.iter_rows(named=True):
-            tag = "" if row["sample_type"] == "out_of_sample" else f"  [{row['sample']}]"
+            tag = "" if row["sample_type"] == "out_of_sample" else f"  [{row['sample_type']}]"
             print(f"- {sentence(row, args.lang)}{tag}")
             auc = row["realised_roc_auc"]
             if auc is not None:
                 print(
                     f"  ROC-AUC {auc:.3f} (test {row['test_roc_auc'] or float('nan'):.3f}), "
-                    f"ECE {row['realised_ece']:.4f}, model v{row['model_version']}"
+                    f"ECE {row['realised_ece']:.4f}, {'modèle' if fr else 'model'} v{row['model_version']}"
                 )
             mine = bands.filter(
                 pl.col("as_of_date") == row["as_of_date"], pl.col("model_version") == row["model_version"]

@@ -323,10 +323,13 @@ def sentence(row: dict, lang: str = "en") -> str:
     horizon = (row["window_end"] - row["as_of_date"]).days
     if lang == "fr":
         verb = "ont signé jusqu'ici" if so_far else f"ont signé dans les {horizon} jours"
+        # French number forms: 16 080 (narrow no-break space), 471,2.
+        ranked = f"{row['companies']:,}".replace(",", "\u202f")
+        announced = f"{expected:.1f}".replace(".", ",")
         return (
-            f"Sur les {companies} entreprises classées en tête le {row['as_of_date']:%d/%m/%Y}, {wins} "
-            f"{verb} ; sur {row['companies']:,} entreprises classées, {row['realised_wins']} gains contre "
-            f"{expected:.1f} attendus".replace(",", " ")
+            f"Sur les {companies} entreprises classées en tête le {row['as_of_date']:%d/%m/%Y}, "
+            f"{wins} {verb} ; sur {ranked} entreprises classées, {row['realised_wins']} gains "
+            f"contre {announced} attendus"
         )
     verb = "have signed so far" if so_far else f"signed within {horizon} days"
     return (
