@@ -115,74 +115,94 @@ def _key(expr: str) -> str:
     return f"coalesce({label_key_sql(expr)}, '')"
 
 
-FAMILY = _key("familleavis")
-NATURE = _key(_json_text("jugement", "$.nature"))
-ACTE = _key(_json_words("acte"))
-MODIFICATION = _key(_json_words("modificationsgenerales"))
-HAS_CREATION = f"({_json_text('acte', '$.creation')} is not null)"
+# Each label key is computed once per record (a column the CASE below reads many times), not once per
+# branch: repeated inline, the keys made classification most of the step's time.
+KEYS = {
+    "family_key": _key("familleavis"),
+    "nature_key": _key(_json_text("jugement", "$.nature")),
+    "acte_key": _key(_json_words("acte")),
+    "modification_key": _key(_json_words("modificationsgenerales")),
+    "has_creation": f"({_json_text('acte', '$.creation')} is not null)",
+}
 
 # Creations: the standard phrase "Immatriculation d'une personne morale (B, C, D) suite à création d'un
 # établissement principal" (or "… personne physique …") is a company creation; a secondary
 # establishment or an opening (of a company that already exists) is a new site.
-SIGNAL_TYPE = f"""case
-    when {FAMILY} = 'collective' then case
-        when {NATURE} like '%liquidation%' or {NATURE} like '%insuffisance_actif%' then 'liquidation'
-        when {NATURE} like '%redressement%' then 'receivership'
-        when {NATURE} like '%sauvegarde%' then 'safeguard_procedure'
-        when {NATURE} like '%retablissement_professionnel%' then 'professional_recovery'
-        when {NATURE} like '%conciliation%' then 'conciliation'
-        when {NATURE} like '%plan_de_cession%' then 'business_sale'
+SIGNAL_TYPE = """case
+    when family_key = 'collective' then case
+        when nature_key like '%liquidation%' or nature_key like '%insuffisance_actif%' then 'liquidation'
+        when nature_key like '%redressement%' then 'receivership'
+        when nature_key like '%sauvegarde%' then 'safeguard_procedure'
+        when nature_key like '%retablissement_professionnel%' then 'professional_recovery'
+        when nature_key like '%conciliation%' then 'conciliation'
+        when nature_key like '%plan_de_cession%' then 'business_sale'
         else 'receivership' end
-    when {FAMILY} = 'conciliation' then 'conciliation'
-    when {FAMILY} = 'retablissement_professionnel' then 'professional_recovery'
-    when {FAMILY} in ('creation', 'immatriculation') or ({FAMILY} = '' and {HAS_CREATION}) then case
-        when {ACTE} like '%etablissement_principal%' then 'company_creation'
-        when {ACTE} like '%etablissement_secondaire%' or {ACTE} like '%creation_un_etablissement%'
-          or {ACTE} like '%ouverture_un_etablissement%' then 'new_site'
+    when family_key = 'conciliation' then 'conciliation'
+    when family_key = 'retablissement_professionnel' then 'professional_recovery'
+    when family_key in ('creation', 'immatriculation') or (family_key = '' and has_creation) then case
+        when acte_key like '%etablissement_principal%' then 'company_creation'
+        when acte_key like '%etablissement_secondaire%' or acte_key like '%creation_un_etablissement%'
+          or acte_key like '%ouverture_un_etablissement%' then 'new_site'
         else 'company_creation' end
-    when {FAMILY} = 'modification' then case
-        when {MODIFICATION} like '%augmentation%capital%' or {MODIFICATION} like '%capital%augment%'
+    when family_key = 'modification' then case
+        when modification_key like '%augmentation%capital%' or modification_key like '%capital%augment%'
             then 'capital_increase'
-        when {MODIFICATION} like '%transfert%siege%' or {MODIFICATION} like '%siege_social%'
+        when modification_key like '%transfert%siege%' or modification_key like '%siege_social%'
             then 'head_office_transfer'
-        when {MODIFICATION} like '%etablissement_secondaire%' then 'new_site'
-        when {MODIFICATION} like '%activite%' then 'new_activity'
-        when {MODIFICATION} similar to '.*(gerant|president|dirigeant|directeur_general|administrat).*'
+        when modification_key like '%etablissement_secondaire%' then 'new_site'
+        when modification_key like '%activite%' then 'new_activity'
+        when modification_key similar to '.*(gerant|president|dirigeant|directeur_general|administrat).*'
             then 'executive_change'
         else 'legal_modification' end
-    when {FAMILY} = 'vente' then 'business_sale'
-    when {FAMILY} = 'dpc' then 'accounts_filed'
-    when {FAMILY} = 'radiation' then 'radiation'
+    when family_key = 'vente' then 'business_sale'
+    when family_key = 'dpc' then 'accounts_filed'
+    when family_key = 'radiation' then 'radiation'
 end"""
 
 DESCRIPTION = f"""left(coalesce({_json_text("jugement", "$.nature")},
     {_json_text("modificationsgenerales", "$.descriptif")}, familleavis_lib, familleavis), 200)"""
 
+# Landed records typed once, without their JSON documents: read by BODACC_SIGNALS_QUERY and
+# CORRECTION_COUNTS_QUERY (the caller materialises it as a temp table).
+TYPED_TABLE = "bodacc_typed"
+TYPED_QUERY = f"""
+with keyed as (
+    select *, {", ".join(f"{sql} as {name}" for name, sql in KEYS.items())} from {BODACC_SPEC.table}
+)
+select file_hash, record_number, ingested_at, announcement_id, publication_date, typeavis, familleavis,
+    sirens, parution, numeroannonce, {SIGNAL_TYPE} as signal_type, {DESCRIPTION} as description,
+    {_json_text("parutionavisprecedent", "$.numeroParution")} as corrected_parution,
+    {_json_text("parutionavisprecedent", "$.numeroAnnonce")} as corrected_numeroannonce
+from keyed
+"""
+
 # One row per (announcement, SIREN) event, corrections applied; columns of normalized.signals but
-# signal_family / polarity (joined by the caller).
+# signal_family / polarity (joined by the caller). A correction's candidate originals are found by an
+# equi-join on SIREN then filtered: the OR inside a LEFT JOIN's ON made DuckDB compare every correction
+# with every announcement (a nested-loop join).
 BODACC_SIGNALS_QUERY = f"""
 with announcements as (
-    select b.* exclude (sirens), unnest(b.sirens) as siren from {BODACC_SPEC.table} b
+    select t.* exclude (sirens), unnest(t.sirens) as siren from {TYPED_TABLE} t
 ), typed as (
-    select *, {SIGNAL_TYPE} as signal_type, {DESCRIPTION} as description,
-        {_json_text("parutionavisprecedent", "$.numeroParution")} as corrected_parution,
-        {_json_text("parutionavisprecedent", "$.numeroAnnonce")} as corrected_numeroannonce
-    from announcements
+    select * from announcements
     qualify row_number() over (
         partition by announcement_id, siren order by ingested_at desc, record_number desc) = 1
 ), originals as (
     select * from typed where coalesce(typeavis, 'annonce') not in ('rectificatif', 'annulation')
 ), corrections as (
     select * from typed where typeavis in ('rectificatif', 'annulation')
-), linked as (
-    select c.*, o.announcement_id as original_id
-    from corrections c left join originals o on o.siren = c.siren and (
-        (o.parution = c.corrected_parution and o.numeroannonce = c.corrected_numeroannonce)
+), candidates as (
+    select c.announcement_id, c.siren, o.announcement_id as original_id,
+        o.numeroannonce = c.corrected_numeroannonce as same_number, o.publication_date as original_date
+    from corrections c join originals o on o.siren = c.siren
+    where (o.parution = c.corrected_parution and o.numeroannonce = c.corrected_numeroannonce)
         or (c.corrected_numeroannonce is null and o.familleavis = c.familleavis
-            and o.publication_date <= c.publication_date))
+            and o.publication_date <= c.publication_date)
+), linked as (
+    select c.*, k.original_id
+    from corrections c left join candidates k on k.announcement_id = c.announcement_id and k.siren = c.siren
     qualify row_number() over (
-        partition by c.announcement_id, c.siren
-        order by (o.numeroannonce = c.corrected_numeroannonce) desc nulls last, o.publication_date desc) = 1
+        partition by c.announcement_id, c.siren order by k.same_number desc nulls last, k.original_date desc) = 1
 ), latest_correction as (
     select * from linked where original_id is not null
     qualify row_number() over (
@@ -209,6 +229,6 @@ from events where signal_type is not null
 CORRECTION_COUNTS_QUERY = f"""
 select count(*) filter (where typeavis = 'rectificatif') as rectificatifs,
        count(*) filter (where typeavis = 'annulation') as annulations,
-       count(*) filter (where {SIGNAL_TYPE} is null) as announcements_without_signal_type
-from {BODACC_SPEC.table}
+       count(*) filter (where signal_type is null) as announcements_without_signal_type
+from {TYPED_TABLE}
 """

@@ -76,8 +76,10 @@ order by e.event_date, e.siren, e.signal_id
 def build_signals(con: duckdb.DuckDBPyConnection) -> dict:
     ensure_raw_table(con, FEED_SPEC)
     ensure_raw_table(con, bodacc.BODACC_SPEC)
+    con.execute(f"create or replace temp table {bodacc.TYPED_TABLE} as {bodacc.TYPED_QUERY}")
     rows = replace_table(con, TABLE, SIGNALS_QUERY)
     rectificatifs, annulations, without_type = con.execute(bodacc.CORRECTION_COUNTS_QUERY).fetchone()
+    con.execute(f"drop table {bodacc.TYPED_TABLE}")
     return {
         "signals": rows,
         "bodacc_rectificatifs": rectificatifs,
