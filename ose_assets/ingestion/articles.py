@@ -163,14 +163,18 @@ def build_articles(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def _name_index(con, min_chars: int) -> None:
-    """Normalised company names -> how many companies hold them (one SIREN kept when unique)."""
+    """Normalised company names -> how many companies hold them (one SIREN kept when unique).
+
+    Short names are deleted afterwards: DuckDB pushes a WHERE on norm_name down into the scan, where
+    it normalised every name a second time (half of this step's CPU)."""
     con.execute(
         f"""create or replace temp table company_names as
         select norm_name, count(distinct siren) as companies, min(siren) as siren,
             len(string_split(norm_name, ' ')) as tokens
         from (select siren, {normalized_name("name")} as norm_name from normalized.companies)
-        where length(norm_name) >= {int(min_chars)} group by norm_name"""
+        group by norm_name"""
     )
+    con.execute(f"delete from company_names where norm_name is null or length(norm_name) < {int(min_chars)}")
 
 
 def _exact_matches(con, match_chars: int) -> None:
