@@ -4,12 +4,14 @@ For each inbox entry: skip it when its content was already seen under its inbox 
 mtime to the second, else same SHA-256: a restored or touched file is not landed again); reject it as
 a file when it cannot be landed at all (ose_assets.ingestion.preflight: links, special files, size,
 empty, binary, unreadable); record it as `duplicate_file` when that content was landed under another
-name; else stage it (ose_assets.ingestion.readers), validate set-wise, drop exact duplicates (same record
-content earlier in the file or already in the raw table), append the valid records to the source's raw
-table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
-records_read = records_loaded + records_quarantined + duplicates_dropped. One transaction per file: a
-crash leaves the file either fully landed or not at all; a parser error rolls the file back and
-rejects it (`unparsable_file`). A rejected file never stops the other files.
+name; else stage it (ose_assets.ingestion.readers), type and validate it set-wise in one pass (each
+record gets the reason of its first failing check), find exact duplicates with hash aggregates (same
+record content earlier in the file or already in the raw table), append the valid records to the
+source's raw table and the others to `raw.quarantine_records`, and write one `raw.manifest` row with
+records_read = records_loaded + records_quarantined + duplicates_dropped. Staging and checks fill
+connection-local temporary tables; the writes are one transaction per file: a crash leaves the file
+either fully landed or not at all; a parser error rejects it (`unparsable_file`) with nothing written.
+A rejected file never stops the other files.
 """
 
 from __future__ import annotations
