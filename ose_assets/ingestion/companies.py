@@ -195,7 +195,7 @@ COMPANIES_QUERY = f"""
 with etab_latest as (
     select * from raw.sirene_etablissement
     qualify row_number() over (partition by siret order by ingested_at desc, record_number desc) = 1
-), etab as (
+), etab as materialized (
     select siren,
         count(*) filter (where administrative_state = 'A') as establishment_count,
         arg_max({{'commune_code': commune_code, 'postcode': postcode}},
@@ -221,12 +221,14 @@ with etab_latest as (
         establishment_count, commune_code, postcode, finances, dirigeants,
         'recherche_entreprises' as source, record_date, ingested_at, record_number
     from raw.company_json
-), records as (
+), records as not materialized (
+    -- Scanned twice (few rows in the ranking, the others once) rather than copied in full first.
     select * from sirene union all by name select * from recherche
 ), repeated as (
     -- SIRENs described by more than one record (a few, against millions of single ones): only they
     -- go through the ranking and the per-field merge.
-    select siren from records group by siren having count(*) > 1
+    select siren from (select siren from raw.sirene_unite_legale union all select siren from raw.company_json)
+    group by siren having count(*) > 1
 ), ranked as (
     select *, row_number() over (partition by siren order by {NEWEST_FIRST}) as recency
     from records semi join repeated using (siren)
@@ -236,7 +238,7 @@ with etab_latest as (
         select siren, try_cast(year as integer) as year,
             try_cast(json_extract_string(finances, '$."' || year || '".ca') as double) as ca
         from (select siren, finances, unnest(json_keys(finances)) as year from (
-                select siren, finances from records where finances is not null
+                select siren, finances from raw.company_json where finances is not null
                 qualify row_number() over (partition by siren order by {NEWEST_FIRST}) = 1))
     ) where ca is not null and year is not null group by siren
 ), merged as (
