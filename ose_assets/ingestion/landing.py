@@ -317,9 +317,10 @@ def _check_staged(con, spec: RawSpec, today: dt.date) -> None:
     typed = ", ".join(f'{expression} as "{column}"' for column, expression in spec.columns.items())
     # The index of the first failing check: each condition is evaluated once per record; the reason
     # detail and the raw record of a CSV/Parquet row are built only for the records that fail.
-    failed = " ".join(f"when {check.condition} then {i}" for i, check in enumerate(spec.checks))
-    codes = " ".join(f"when {i} then {quote_literal(check.reason_code)}" for i, check in enumerate(spec.checks))
-    details = " ".join(f"when {i} then {check.detail}" for i, check in enumerate(spec.checks))
+    checks = list(enumerate(spec.checks))
+    failed = " ".join(f"when {check.condition} then {i}" for i, check in checks)
+    codes = " ".join(f"when {i} then {quote_literal(check.reason_code)}" for i, check in checks)
+    details = " ".join(f"when {i} then {check.detail}" for i, check in checks)
     ensure_raw_table(con, spec)
     columns = ", ".join(f'"{column}"' for column in spec.columns)
     con.execute(

@@ -267,7 +267,8 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
         # A document that does not parse fails here: landing rejects the file (unparsable_file).
         json_format = "array" if _first_char(path) == "[" else "unstructured"
         lines = f"""select row_number() over () as line_number, json::varchar as line
-            from read_json_objects({source}, format='{json_format}', maximum_object_size={max_line_bytes(con)})"""
+            from read_json_objects({source}, format='{json_format}',
+                maximum_object_size={max_line_bytes(con)})"""
     # The lines, read once, with what makes a line unusable (its JSON parsed once more to tell which).
     con.execute(
         f"""create or replace temp table stage_lines as
