@@ -275,7 +275,9 @@ def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
         select line_number, line,
             case when not json_valid(line) then 'broken_json'
                  when json_type(line) <> 'OBJECT' then 'not_an_object' end as problem
-        from ({lines}) where trim(coalesce(line, '')) <> ''"""
+        from ({lines})
+        -- Blank lines are skipped; a line starting with `{{` is not blank, without trimming it whole.
+        where starts_with(line, '{{') or trim(coalesce(line, '')) <> ''"""
     )
     con.execute(
         """insert into stage_rejects
