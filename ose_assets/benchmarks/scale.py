@@ -10,9 +10,11 @@ one table: per Dagster step the wall time, CPU time (every thread of the process
 memory (VmHWM, reset at each step start), plus per-job totals, then the landing rate of each inbox file.
 
 SIRENE mode: writes only a StockUniteLegale CSV of that many rows (valid SIRENs, SIRENE's 35 columns,
-written by DuckDB: about 0.1 GB per million rows), then times its landing into raw.sirene_unite_legale
+written by DuckDB: about 0.13 GB per million rows), then times its landing into raw.sirene_unite_legale
 and the rebuild of normalized.companies, with the warehouse's DuckDB settings (OSE_DUCKDB_MEMORY_LIMIT,
-OSE_DUCKDB_THREADS; spills go to the warehouse's .tmp directory under the data root).
+OSE_DUCKDB_THREADS; spills go to the warehouse's .tmp directory under the data root). The whole stock
+(28 M rows, 3.6 GB) is over the default OSE_MAX_FILE_SIZE (2 GiB): raise it, else the file is rejected
+(the run is then marked FAILED with the reason).
 
 Under `flock /tmp/ose-heavy.lock` on a shared machine, and quote `uptime` with the figures.
 """
@@ -245,10 +247,13 @@ def run_sirene(data_dir: Path, rows: int) -> dict:
         "wall": sum(s["wall"] for s in steps[-2:]),
         "cpu": sum(s["cpu"] for s in steps[-2:]),
         "peak": max(s["peak"] for s in steps[-2:]),
-        "ok": result.records_read
+        "ok": result.status == "loaded"
+        and result.records_read
         == result.records_loaded + result.records_quarantined + result.duplicates_dropped,
         "steps": steps,
         "landing": {
+            "status": result.status,
+            "reason_detail": result.reason_detail,  # why it was rejected, e.g. over OSE_MAX_FILE_SIZE
             "records_read": result.records_read,
             "records_loaded": result.records_loaded,
             "records_quarantined": result.records_quarantined,

@@ -188,13 +188,14 @@ def _naf_format(expr: str) -> str:
         then substr({code}, 1, 2) || '.' || substr({code}, 3) else upper(trim({expr})) end"""
 
 
+NEWEST_FIRST = "record_date desc nulls last, ingested_at desc, record_number desc"
 NAF25 = r"regexp_full_match(m.naf_code, '\d{2}\.\d{2}Y')"
 
 COMPANIES_QUERY = f"""
 with etab_latest as (
     select * from raw.sirene_etablissement
     qualify row_number() over (partition by siret order by ingested_at desc, record_number desc) = 1
-), etab as (
+), etab as materialized (
     select siren,
         count(*) filter (where administrative_state = 'A') as establishment_count,
         arg_max({{'commune_code': commune_code, 'postcode': postcode}},
@@ -220,21 +221,33 @@ with etab_latest as (
         establishment_count, commune_code, postcode, finances, dirigeants,
         'recherche_entreprises' as source, record_date, ingested_at, record_number
     from raw.company_json
+), records as not materialized (
+    -- Scanned twice (few rows in the ranking, the others once) rather than copied in full first.
+    select * from sirene union all by name select * from recherche
+), repeated as (
+    -- SIRENs described by more than one record (a few, against millions of single ones): only they
+    -- go through the ranking and the per-field merge.
+    select siren from (select siren from raw.sirene_unite_legale union all select siren from raw.company_json)
+    group by siren having count(*) > 1
 ), ranked as (
-    select *, row_number() over (
-        partition by siren
-        order by record_date desc nulls last, ingested_at desc, record_number desc) as recency
-    from (select * from sirene union all by name select * from recherche)
+    select *, row_number() over (partition by siren order by {NEWEST_FIRST}) as recency
+    from records semi join repeated using (siren)
 ), revenue as (
     -- Latest fiscal year with a turnover, from the newest record that has finances.
     select siren, arg_max(ca, year) as revenue, max(year) as revenue_year from (
         select siren, try_cast(year as integer) as year,
             try_cast(json_extract_string(finances, '$."' || year || '".ca') as double) as ca
-        from (select siren, finances, unnest(json_keys(finances)) as year from ranked
-              where finances is not null
-              qualify recency = min(recency) over (partition by siren))
+        from (select siren, finances, unnest(json_keys(finances)) as year from (
+                select siren, finances from raw.company_json where finances is not null
+                qualify row_number() over (partition by siren order by {NEWEST_FIRST}) = 1))
     ) where ca is not null and year is not null group by siren
 ), merged as (
+    select siren, source, record_date, {{'is_active': is_active, 'closed_date': closed_date}} as state,
+        name, {_naf_format("naf_code")} as naf_code, headcount_band, category, legal_form_code,
+        creation_date, establishment_count, commune_code, postcode,
+        json_array_length(dirigeants) as executive_count
+    from records anti join repeated using (siren)
+    union all by name
     select siren,
         arg_min(source, recency) as source, arg_min(record_date, recency) as record_date,
         arg_min({{'is_active': is_active, 'closed_date': closed_date}}, recency) as state,

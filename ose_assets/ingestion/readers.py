@@ -258,32 +258,35 @@ def _json_fields(fields: FieldMap) -> tuple[str, str]:
 def _stage_json(con, path: Path, file_format: str, fields: FieldMap) -> None:
     source = quote_literal(str(path))
     if file_format == "jsonl":
-        # Lines are read lazily (no copy of the file in a table): each query below is one scan.
-        lines = f"""(select line_number, ltrim(line, chr(65279)) as line from (
+        lines = f"""select line_number, ltrim(line, chr(65279)) as line from (
                 select row_number() over () as line_number, line
                 from read_csv({source}, columns={{'line': 'VARCHAR'}}, header=false, auto_detect=false,
-                    delim=chr(1), quote='', escape='', max_line_size={max_line_bytes(con)}))
-            where trim(coalesce(line, '')) <> '')"""
+                    delim=chr(1), quote='', escape='', max_line_size={max_line_bytes(con)}))"""
     else:
         # A whole document: an array of records, or one object (a results page) per top-level value.
-        json_format = "array" if _first_char(path) == "[" else "unstructured"
-        lines = "stage_lines"
         # A document that does not parse fails here: landing rejects the file (unparsable_file).
-        con.execute(
-            f"""create or replace temp table stage_lines as
-            select row_number() over () as line_number, json::varchar as line
+        json_format = "array" if _first_char(path) == "[" else "unstructured"
+        lines = f"""select row_number() over () as line_number, json::varchar as line
             from read_json_objects({source}, format='{json_format}',
                 maximum_object_size={max_line_bytes(con)})"""
-        )
+    # The lines, read once, with what makes a line unusable (its JSON parsed once more to tell which).
     con.execute(
-        f"""insert into stage_rejects
+        f"""create or replace temp table stage_lines as
         select line_number, line,
-            case when not json_valid(line) then 'broken_json' else 'not_an_object' end,
-            case when not json_valid(line) then 'line is not valid JSON'
-                 else 'a ' || json_type(line) || ', not an object' end
-        from {lines} where not json_valid(line) or json_type(line) <> 'OBJECT'"""
+            case when not json_valid(line) then 'broken_json'
+                 when json_type(line) <> 'OBJECT' then 'not_an_object' end as problem
+        from ({lines})
+        -- Blank lines are skipped; a line starting with `{{` is not blank, without trimming it whole.
+        where starts_with(line, '{{') or trim(coalesce(line, '')) <> ''"""
     )
-    objects = f"(select * from {lines} where json_valid(line) and json_type(line) = 'OBJECT')"
+    con.execute(
+        """insert into stage_rejects
+        select line_number, line, problem,
+            case problem when 'broken_json' then 'line is not valid JSON'
+                 else 'a ' || json_type(line) || ', not an object' end
+        from stage_lines where problem is not null"""
+    )
+    objects = "(select line_number, line from stage_lines where problem is null)"
     # Result pages ({{"results": [...]}}): a file holds pages or records, told by its first lines.
     has_pages = con.execute(
         f"""select coalesce(bool_or(json_type(line, '$.results') = 'ARRAY'

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import duckdb
 
 from ose_assets.ingestion.readers import FieldMap
-from ose_assets.ingestion.sql import clean_text, siren_reason
+from ose_assets.ingestion.sql import clean_text, siren_rules
 
 # Business events (signals, BODACC, articles, CRM opportunities) dated earlier are data errors.
 EARLIEST_DATE = "1900-01-01"
@@ -38,12 +38,10 @@ class RawSpec:
 
 
 def siren_checks(column: str, field: str) -> tuple[Check, ...]:
-    """Missing, non-digit, wrong length and bad Luhn SIRENs (`column` is the cleaned SIREN)."""
-    reason = siren_reason(column)
-    return tuple(
-        Check(f"({reason}) = '{code}'", code, f"'siren: ' || coalesce(src.\"{field}\", '<empty>')")
-        for code in ("missing_siren", "bad_siren_format", "bad_siren_length", "bad_siren_luhn")
-    )
+    """Missing, non-digit, wrong length and bad Luhn SIRENs (`column` is the cleaned SIREN); in this
+    order, as a record gets the reason of its first failing check."""
+    detail = f"'siren: ' || coalesce(src.\"{field}\", '<empty>')"
+    return tuple(Check(condition, code, detail) for condition, code in siren_rules(column))
 
 
 def date_checks(column: str, field: str, *, required: bool, event: bool) -> tuple[Check, ...]:

@@ -34,13 +34,15 @@ def luhn_valid(expr: str) -> str:
     return f"(({' + '.join(terms)}) % 10 = 0 or {expr} = '{LA_POSTE_SIREN}')"
 
 
-def siren_reason(cleaned: str) -> str:
-    """Reason code for an invalid cleaned SIREN, NULL when it is valid."""
+def siren_rules(cleaned: str) -> tuple[tuple[str, str], ...]:
+    """(condition, reason code) of an invalid cleaned SIREN, to test in this order: each condition
+    holds only for SIRENs that passed the ones before it (so each is evaluated once, cheaply)."""
     return (
-        f"case when {cleaned} is null then 'missing_siren' "
-        rf"when not regexp_full_match({cleaned}, '\d+') then 'bad_siren_format' "
-        f"when length({cleaned}) <> 9 then 'bad_siren_length' "
-        f"when not {luhn_valid(cleaned)} then 'bad_siren_luhn' end"
+        (f"{cleaned} is null", "missing_siren"),
+        # Digits only, without a regex: nothing left once leading digits are stripped.
+        (f"{cleaned} = '' or ltrim({cleaned}, '0123456789') <> ''", "bad_siren_format"),
+        (f"length({cleaned}) <> 9", "bad_siren_length"),
+        (f"not {luhn_valid(cleaned)}", "bad_siren_luhn"),
     )
 
 
@@ -63,12 +65,6 @@ def parse_number(expr: str) -> str:
         rf"try_cast(replace(regexp_replace({clean_text(expr)}, '[\s\x{{00A0}}\x{{202F}}]', '', 'g'), "
         "',', '.') as double)"
     )
-
-
-def first_reason(*cases: tuple[str, str]) -> str:
-    """CASE returning the code of the first (condition, code) that holds, NULL when none does."""
-    whens = " ".join(f"when {condition} then {quote_literal(code)}" for condition, code in cases)
-    return f"case {whens} end"
 
 
 def normalized_name(expr: str) -> str:
