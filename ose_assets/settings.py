@@ -7,6 +7,7 @@ Deployment settings come from `OSE_*` environment variables (pydantic-settings);
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class OSESettings(BaseSettings):
     # companies would take many minutes.
     exact_explanations_top_n: int | None = None
     # The warehouse's DuckDB memory limit (e.g. "8GB"; DuckDB's default is 80 % of RAM: beyond it, large
-    # joins and sorts spill to <warehouse>.tmp) and threads (default: every core).
+    # joins and sorts spill to <warehouse>.tmp) and threads, also XGBoost's (default: every core).
     duckdb_memory_limit: str | None = None
     duckdb_threads: int | None = None
     # Ingestion limits: a larger inbox file is rejected unread ("2GB", "500MB"); a record with a longer
@@ -59,6 +60,10 @@ class OSESettings(BaseSettings):
         """DuckDB connection settings of the warehouse, only those that are set."""
         config = {"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads}
         return {name: value for name, value in config.items() if value is not None}
+
+    def threads(self) -> int:
+        """Threads of DuckDB and XGBoost: OSE_DUCKDB_THREADS, else every core this process may use."""
+        return self.duckdb_threads or len(os.sched_getaffinity(0))
 
     def model_post_init(self, __context: Any) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()
