@@ -12,7 +12,10 @@ rows give the same trees and calibrator however the table was written (unsorted:
 
 Negative downsampling (training.negative_sample_share = r): every converted train row is kept, a
 non-converted one when a stable hash of (siren, snapshot_date, seed) falls below r, and the kept ones
-weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set.
+weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set. When the
+kept train rows would pass training.max_train_rows, r is lowered to fit (capped_share): the fit's cost
+then stops growing with the number of companies, and the positives, which bound what it learns, are
+all kept.
 Early-stopping rows are downsampled the same way, unweighted: they only rank (ROC-AUC, which a uniform
 sample of the negatives leaves unbiased), and XGBoost sorts them again after every round, which took as
 long as growing the trees. Calibration and test rows are never downsampled: they measure rates.
@@ -21,7 +24,7 @@ long as growing the trees. Calibration and test rows are never downsampled: they
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -52,6 +55,14 @@ def negative_kept(share: float, seed: int) -> str:
     return f"({key}) / 4294967296.0 < {float(share)!r}"
 
 
+def capped_share(share: float, positives: int, negatives: int, max_rows: int) -> float:
+    """The negative share, lowered when the kept train rows (every positive, `share` of the negatives)
+    would exceed `max_rows`; never below one kept negative per positive."""
+    if negatives == 0 or positives + share * negatives <= max_rows:
+        return share
+    return min(share, max(max_rows - positives, positives) / negatives)
+
+
 @dataclass(frozen=True)
 class TrainingRows:
     """One training-set relation (a table, or a registered frame) seen through its parts."""
@@ -69,13 +80,18 @@ class TrainingRows:
         training_config: dict[str, Any],
         relation: str = TRAINING_SET_TABLE,
     ) -> TrainingRows:
-        return cls(
+        rows = cls(
             con,
             relation,
             float(training_config["early_stopping_share"]),
             float(training_config.get("negative_sample_share", 1.0)),
             int(training_config["seed"]),
         )
+        max_rows = training_config.get("max_train_rows")
+        if max_rows is None:
+            return rows
+        share = capped_share(rows.negative_share, *rows.counts()["train"], int(max_rows))
+        return replace(rows, negative_share=share)
 
     def _where(self, name: str) -> str:
         return f"({part_expression(self.early_stopping_share)}) = '{name}'"
