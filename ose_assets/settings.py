@@ -43,9 +43,11 @@ class OSESettings(BaseSettings):
     # exactly on request): for models far bigger than the default, where exact TreeSHAP of 1,000,000
     # companies would take many minutes.
     exact_explanations_top_n: int | None = None
-    # The warehouse's DuckDB memory limit (e.g. "8GB"; DuckDB's default is 80 % of RAM: beyond it, large
-    # joins and sorts spill to <warehouse>.tmp) and threads, also XGBoost's (default: every core).
-    duckdb_memory_limit: str | None = None
+    # The warehouse's DuckDB memory limit: beyond it, large joins and sorts spill to <warehouse>.tmp under
+    # the data root. 4 GB keeps a 1,000,000-company refresh within 8 GB of resident memory with the Python
+    # side (DuckDB's own default, 80 % of RAM, let the training set alone take 10 GB); raise it on a
+    # bigger machine. Threads, also XGBoost's (default: every core).
+    duckdb_memory_limit: str | None = "4GB"
     duckdb_threads: int | None = None
     # Ingestion limits: a larger inbox file is rejected unread ("2GB", "500MB"); a record with a longer
     # field is quarantined as field_too_long (URLs; article bodies and JSON sub-documents; other text).
