@@ -15,7 +15,7 @@ from ose_assets.model.registry import Evaluation, decide_promotion
 from ose_assets.model.served_model import load_champion
 from ose_assets.model.train import fit_model, with_validation_roles
 from ose_assets.resources import REGISTERED_MODEL_NAME
-from ose_assets.settings import model_config
+from ose_assets.settings import OSESettings, model_config
 from ose_assets_tests.training_fixtures import (
     AS_OF,
     RULES,
@@ -65,7 +65,7 @@ def test_reproducible_fit(learned):
     assert first.served.booster_raw == second.served.booster_raw
     assert first.served.calibrator == second.served.calibrator
     assert np.array_equal(first.served.predict_score(frame), second.served.predict_score(frame))
-    assert first.params["nthread"] == config["xgboost"]["nthread"]
+    assert first.params["nthread"] == OSESettings().threads()
 
 
 def test_worse_challenger_is_not_promoted_and_better_one_is(learned, monkeypatch):

@@ -12,7 +12,7 @@ from ose_assets.features.catalog import categorical_feature_names, model_feature
 from ose_assets.model import evaluate as ev
 from ose_assets.model.pipeline import load_training_frame
 from ose_assets.model.train import fit_model, fit_streamed, with_validation_roles
-from ose_assets.model.training_rows import PARTS, TrainingRows
+from ose_assets.model.training_rows import PARTS, TrainingRows, capped_share
 from ose_assets.settings import model_config
 from ose_assets_tests.training_fixtures import build_training, data_root
 
@@ -91,3 +91,24 @@ def test_streamed_fit_equals_the_frame_fit_and_downsampling_stays_calibrated(war
     # Calibrated on untouched rows: the mean probability stays near the observed rate.
     assert abs(metrics["mean_probability"] - metrics["base_rate"]) < 0.5 * metrics["base_rate"]
     assert metrics["roc_auc"] > 0.6
+
+
+def test_max_train_rows_lowers_the_share_and_early_stopping_follows_it(warehouse):
+    training = model_config()["training"]
+    uncapped = TrainingRows.from_config(warehouse, training | {"max_train_rows": None})
+    pos, neg = uncapped.counts()["train"]
+    cap = pos + int(0.1 * neg)
+    capped = TrainingRows.from_config(warehouse, training | {"max_train_rows": cap})
+    assert capped.negative_share == pytest.approx(0.1, rel=1e-3)
+    assert uncapped.negative_share == training["negative_sample_share"] > 0.1
+    kept_pos, kept_neg = capped.kept_train_counts()
+    assert kept_pos == pos and kept_pos + kept_neg < 1.1 * cap
+    # A cap below the positives still keeps one negative per positive.
+    assert capped_share(0.25, 1_000, 100_000, 500) == pytest.approx(0.01)
+    assert capped_share(0.25, 1_000, 100_000, 10**9) == 0.25
+    # Early-stopping negatives follow the share (they only rank); calibration and test keep every row.
+    early_pos, early_neg = capped.counts()["early_stopping"]
+    early = capped.load("early_stopping", ["label"], [])
+    assert int(early["label"].sum()) == early_pos and early.height - early_pos < 0.2 * early_neg
+    for name in ("calibration", "test"):
+        assert capped.load(name, ["label"], []).height == sum(capped.counts()[name])

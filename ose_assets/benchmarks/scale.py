@@ -299,8 +299,8 @@ def compare_negative_shares(data_dir: Path, shares: list[float]) -> None:
         rows = TrainingRows.from_config(con, config["training"])
         test = rows.load("test", ["siren", "snapshot_date", "label", *features], categorical)
         print(
-            f"{'share':>6} {'train rows':>11} {'fit s':>7} {'cpu s':>7} {'peak GiB':>8} {'trees':>5} "
-            f"{'test AUC':>8} {'ECE':>7} {'top-decile lift':>15} {'top10 precision':>15}"
+            f"{'share':>6} {'train rows':>11} {'early rows':>10} {'fit s':>7} {'cpu s':>7} {'peak GiB':>8} "
+            f"{'trees':>5} {'test AUC':>8} {'ECE':>7} {'top-decile lift':>15} {'top10 precision':>15}"
         )
         for share in shares:
             reset_peak()
@@ -315,7 +315,8 @@ def compare_negative_shares(data_dir: Path, shares: list[float]) -> None:
             wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
             m = ev.classification_metrics(ev.score_frame(trained.served, test), bins)
             print(
-                f"{share:>6} {trained.rows['train_kept']:>11,} {wall:>7.1f} {cpu:>7.1f} "
+                f"{share:>6} {trained.rows['train_kept']:>11,} {trained.rows['early_stopping_kept']:>10,} "
+                f"{wall:>7.1f} {cpu:>7.1f} "
                 f"{_gib(peak_rss_bytes()):>8} {trained.best_iteration + 1:>5} {m['roc_auc']:>8.4f} "
                 f"{m['ece']:>7.4f} {m['top_decile_lift']:>15.3f} {m['top10_precision']:>15.3f}",
                 flush=True,

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from ose_assets.settings import OSESettings
+
 SERVED_MODEL_ARTIFACT = "served_model.json"
 CHAMPION_ALIAS = "champion"
 
@@ -165,7 +167,7 @@ class ServedModel:
 
             booster = xgb.Booster()
             booster.load_model(bytearray(self.booster_raw))
-            booster.set_param({"nthread": 2})
+            booster.set_param({"nthread": OSESettings().threads()})
             object.__setattr__(self, "_cached_booster", booster)
         return booster
 

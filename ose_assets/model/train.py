@@ -1,9 +1,9 @@
 """Fit the calibrated XGBoost model on the training set's time split.
 
 Rows (training_rows.py): `train` fits the booster, streamed from DuckDB into a QuantileDMatrix with
-negatives downsampled (training.negative_sample_share, reweighted); `early_stopping` and
-`calibration` (the validation period split by a stable hash of the SIREN) early-stop the booster and
-fit the calibrator on rows the other never sees; `test` is only evaluated.
+negatives downsampled (training.negative_sample_share, reweighted); `early_stopping` (negatives
+downsampled too) and `calibration` (the validation period split by a stable hash of the SIREN)
+early-stop the booster and fit the calibrator on rows the other never sees; `test` is only evaluated.
 
 Class imbalance: scale_pos_weight = negatives / positives on train, so the trees see both classes;
 that inflates the raw probabilities, which the calibrator (fitted on untouched calibration rows)
@@ -25,6 +25,7 @@ from scipy.special import expit
 
 from ose_assets.model.served_model import ServedModel, apply_calibrator
 from ose_assets.model.training_rows import PARTS, TrainingRows, part_expression
+from ose_assets.settings import OSESettings
 
 VALIDATION_ROLE = "validation_role"  # 'early_stopping' | 'calibration' on validation rows
 
@@ -98,7 +99,7 @@ def booster_params(xgb_config: dict[str, Any], seed: int, scale_pos_weight: floa
         "eval_metric": xgb_config["eval_metric"],
         "scale_pos_weight": float(scale_pos_weight),
         "seed": int(seed),
-        "nthread": int(xgb_config["nthread"]),
+        "nthread": OSESettings().threads(),
     }
     return params
 
@@ -219,6 +220,7 @@ def fit_streamed(
         enable_categorical=True,
         nthread=params["nthread"],
     )
+    early_kept = early.height
     del early
     booster = xgb.train(
         params,
@@ -263,5 +265,9 @@ def fit_streamed(
         params=params,
         best_iteration=best_iteration,
         calibration_brier=brier,
-        rows={**{n: sum(counts[n]) for n in PARTS}, "train_kept": sum(kept)},
+        rows={
+            **{n: sum(counts[n]) for n in PARTS},
+            "train_kept": sum(kept),
+            "early_stopping_kept": early_kept,
+        },
     )

@@ -7,20 +7,24 @@ calibration never share a row (nor a company); `test` is only evaluated.
 Label counts, snapshot dates and category lists are computed in DuckDB. The train rows are streamed in
 Arrow record batches of the model's columns only, numbers as FLOAT (XGBoost stores float32 anyway),
 into an XGBoost QuantileDMatrix (train.py); only the early-stopping, calibration and test parts are
-loaded, with the columns they need. Rows come in the table's order (training.training_set is written
-ordered by snapshot_date, siren, and DuckDB keeps insertion order for scans), so the same table gives
-the same trees without a sort.
+loaded, with the columns they need. Each part is read in (snapshot_date, siren) order, so the same
+rows give the same trees and calibrator however the table was written (unsorted: see snapshots.py).
 
 Negative downsampling (training.negative_sample_share = r): every converted train row is kept, a
 non-converted one when a stable hash of (siren, snapshot_date, seed) falls below r, and the kept ones
-weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set.
-Early-stopping, calibration and test rows are never downsampled.
+weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set. When the
+kept train rows would pass training.max_train_rows, r is lowered to fit (capped_share): the fit's cost
+then stops growing with the number of companies, and the positives, which bound what it learns, are
+all kept.
+Early-stopping rows are downsampled the same way, unweighted: they only rank (ROC-AUC, which a uniform
+sample of the negatives leaves unbiased), and XGBoost sorts them again after every round, which took as
+long as growing the trees. Calibration and test rows are never downsampled: they measure rates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -51,6 +55,14 @@ def negative_kept(share: float, seed: int) -> str:
     return f"({key}) / 4294967296.0 < {float(share)!r}"
 
 
+def capped_share(share: float, positives: int, negatives: int, max_rows: int) -> float:
+    """The negative share, lowered when the kept train rows (every positive, `share` of the negatives)
+    would exceed `max_rows`; never below one kept negative per positive."""
+    if negatives == 0 or positives + share * negatives <= max_rows:
+        return share
+    return min(share, max(max_rows - positives, positives) / negatives)
+
+
 @dataclass(frozen=True)
 class TrainingRows:
     """One training-set relation (a table, or a registered frame) seen through its parts."""
@@ -68,13 +80,18 @@ class TrainingRows:
         training_config: dict[str, Any],
         relation: str = TRAINING_SET_TABLE,
     ) -> TrainingRows:
-        return cls(
+        rows = cls(
             con,
             relation,
             float(training_config["early_stopping_share"]),
             float(training_config.get("negative_sample_share", 1.0)),
             int(training_config["seed"]),
         )
+        max_rows = training_config.get("max_train_rows")
+        if max_rows is None:
+            return rows
+        share = capped_share(rows.negative_share, *rows.counts()["train"], int(max_rows))
+        return replace(rows, negative_share=share)
 
     def _where(self, name: str) -> str:
         return f"({part_expression(self.early_stopping_share)}) = '{name}'"
@@ -118,9 +135,11 @@ class TrainingRows:
         )
 
     def load(self, name: str, columns: list[str], categorical: list[str]) -> pl.DataFrame:
-        """Every row of one part (never downsampled), with these columns only."""
+        """The rows of one part (early_stopping: its negatives downsampled), with these columns only."""
+        keep = f" and {self._negatives_kept()}" if name == "early_stopping" else ""
         return self.con.execute(
-            f"select {self._select(columns, categorical)} from {self.relation} where {self._where(name)}"
+            f"select {self._select(columns, categorical)} from {self.relation} "
+            f"where {self._where(name)}{keep} order by snapshot_date, siren"
         ).pl()
 
     def load_all(self) -> pl.DataFrame:
@@ -135,13 +154,14 @@ class TrainingRows:
         ).fetchone()
         return int(pos), int(neg)
 
+    def _negatives_kept(self) -> str:
+        """SQL: the row is converted, or a non-converted row downsampling keeps."""
+        if self.negative_share >= 1.0:
+            return "true"
+        return f"(label = 1 or {negative_kept(self.negative_share, self.seed)})"
+
     def _train_filter(self) -> str:
-        keep = (
-            ""
-            if self.negative_share >= 1.0
-            else f" and (label = 1 or {negative_kept(self.negative_share, self.seed)})"
-        )
-        return f"split = 'train'{keep}"
+        return f"split = 'train' and {self._negatives_kept()}"
 
     def train_batches(self, features: list[str], categorical: list[str]) -> Iterator[pl.DataFrame]:
         """The (downsampled) train rows in record batches: features, label and weight (1 / share on
@@ -150,7 +170,7 @@ class TrainingRows:
         reader = self.con.execute(
             f"""select {self._select(features, categorical)}, label::float as label,
                 (case when label = 1 then 1.0 else {weight!r} end)::float as weight
-            from {self.relation} where {self._train_filter()}"""
+            from {self.relation} where {self._train_filter()} order by snapshot_date, siren"""
         ).to_arrow_reader(BATCH_ROWS)
         for batch in reader:
             yield pl.from_arrow(batch)
