@@ -49,9 +49,10 @@ class OSESettings(BaseSettings):
     # bigger machine. Threads, also XGBoost's (default: every core).
     duckdb_memory_limit: str | None = "4GB"
     duckdb_threads: int | None = None
-    # Ingestion limits: a larger inbox file is rejected unread ("2GB", "500MB"); a record with a longer
-    # field is quarantined as field_too_long (URLs; article bodies and JSON sub-documents; other text).
-    max_file_size: ByteSize = ByteSize(2 * 1024**3)
+    # Ingestion limits: a larger inbox file is rejected unread ("2GB", "500MB"; the default takes INSEE's
+    # whole stocks: StockEtablissement, 40 M rows, is several GB); a record with a longer field is
+    # quarantined as field_too_long (URLs; article bodies and JSON sub-documents; other text).
+    max_file_size: ByteSize = ByteSize(16 * 1024**3)
     max_url_chars: int = 2048
     max_document_chars: int = 1_000_000
     max_field_chars: int = 4096

@@ -181,7 +181,7 @@ def test_file_over_the_size_limit_is_rejected_unread_then_lands_under_a_higher_l
 def test_over_long_field_quarantines_its_record_with_field_too_long(env):
     con, inbox = env
     limits = Limits.from_settings(OSESettings())
-    assert (limits.max_file_bytes, limits.max_field_chars, limits.max_url_chars) == (2 * 1024**3, 4096, 2048)
+    assert (limits.max_file_bytes, limits.max_field_chars, limits.max_url_chars) == (16 * 1024**3, 4096, 2048)
     huge_url = "https://ex.fr/" + "a" * 200_000
     write(
         inbox,

@@ -12,9 +12,8 @@ memory (VmHWM, reset at each step start), plus per-job totals, then the landing 
 SIRENE mode: writes only a StockUniteLegale CSV of that many rows (valid SIRENs, SIRENE's 35 columns,
 written by DuckDB: about 0.13 GB per million rows), then times its landing into raw.sirene_unite_legale
 and the rebuild of normalized.companies, with the warehouse's DuckDB settings (OSE_DUCKDB_MEMORY_LIMIT,
-OSE_DUCKDB_THREADS; spills go to the warehouse's .tmp directory under the data root). The whole stock
-(28 M rows, 3.6 GB) is over the default OSE_MAX_FILE_SIZE (2 GiB): raise it, else the file is rejected
-(the run is then marked FAILED with the reason).
+OSE_DUCKDB_THREADS; spills go to the warehouse's .tmp directory under the data root). A file over
+OSE_MAX_FILE_SIZE is rejected (the run is then marked FAILED with the reason).
 
 Under `flock /tmp/ose-heavy.lock` on a shared machine, and quote `uptime` with the figures.
 """
