@@ -202,7 +202,8 @@ with announcements as (
     select c.*, k.original_id
     from corrections c left join candidates k on k.announcement_id = c.announcement_id and k.siren = c.siren
     qualify row_number() over (
-        partition by c.announcement_id, c.siren order by k.same_number desc nulls last, k.original_date desc) = 1
+        partition by c.announcement_id, c.siren
+        order by k.same_number desc nulls last, k.original_date desc) = 1
 ), latest_correction as (
     select * from linked where original_id is not null
     qualify row_number() over (
