@@ -29,6 +29,8 @@ from ose_assets.warehouse import table_exists
 SERVING_HISTORY_RUNS = 12
 TRACK_RECORD_TABLES = ("track_record", "track_record_groups")
 SERVING_ALIAS = "serving_new"
+# score_responses is built in SIREN ranges of about this many companies, so its memory stays bounded.
+RESPONSE_PART_COMPANIES = 200_000
 # Free space a publish needs: the new file is about the size of the published one, plus margin; at least
 # MIN_FREE_MB for a first publish.
 FREE_SPACE_FACTOR = 1.5
@@ -54,8 +56,8 @@ def index_serving_tables(con: duckdb.DuckDBPyConnection, database: str | None = 
 
 
 def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str]:
-    """Serving table -> query over the warehouse (or, for the last, over the tables before it), in creation
-    order. Sorted by SIREN: point lookups read one row group."""
+    """Serving table -> query over the warehouse, in creation order (score_responses follows, built from
+    these: build_score_responses). Sorted by SIREN: point lookups read one row group."""
     features = ", ".join(f'f."{name}"' for name in feature_names)
     return {
         "company_scores": "select * from scoring.company_scores order by siren",
@@ -71,9 +73,36 @@ def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str
         "signal_evidence": "select * from scoring.signal_evidence order by siren, event_date desc",
         "served_model": """select model_version, model_kind, run_id, model_bytes, as_of_date, scored_at,
             $published_at::timestamp as published_at, scored_companies from scoring.served_model""",
-        # The API's GET /score bodies, built last from the serving tables above (their history cut included).
-        RESPONSES_TABLE: score_responses_query(SERVING_ALIAS),
     }
+
+
+def response_parts(con: duckdb.DuckDBPyConnection) -> list[tuple[str | None, str | None]]:
+    """SIREN ranges of about RESPONSE_PART_COMPANIES exactly explained companies each, in order."""
+    companies = con.execute(
+        f"select count(*) from {SERVING_ALIAS}.company_scores where explanation_method = 'exact'"
+    ).fetchone()[0]
+    parts = max(1, -(-companies // RESPONSE_PART_COMPANIES))
+    if parts == 1:
+        return [(None, None)]
+    bounds = con.execute(
+        f"""select quantile_disc(siren, [{", ".join(str(k / parts) for k in range(1, parts))}])
+        from {SERVING_ALIAS}.company_scores where explanation_method = 'exact'"""
+    ).fetchone()[0]
+    edges = [None, *dict.fromkeys(bounds), None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def build_score_responses(con: duckdb.DuckDBPyConnection) -> int:
+    """The API's GET /score bodies, built last from the serving tables (their history cut included), in
+    SIREN ranges appended in order: one statement over 1,000,000 companies aggregated every reason at once
+    and ran out of a 4 GB DuckDB memory limit."""
+    table = f"{SERVING_ALIAS}.{RESPONSES_TABLE}"
+    rows = 0
+    for number, sirens in enumerate(response_parts(con)):
+        query = score_responses_query(SERVING_ALIAS, sirens)
+        statement = f"create table {table} as {query}" if number == 0 else f"insert into {table} {query}"
+        rows += con.execute(statement).fetchone()[0]
+    return rows
 
 
 def served_as_of(serving_path: Path) -> dt.date | None:
@@ -137,6 +166,7 @@ def publish_serving_copy(
             counts[table] = con.execute(
                 f"create table {SERVING_ALIAS}.{table} as {query}", params
             ).fetchone()[0]
+        counts[RESPONSES_TABLE] = build_score_responses(con)
         # The track record, when monitoring has built one (monitoring.track_record, before the publish).
         for table in TRACK_RECORD_TABLES:
             if table_exists(con, f"monitoring.{table}"):

@@ -116,8 +116,16 @@ def _struct(model: type[BaseModel], expressions: dict[str, str]) -> str:
     return "{" + ", ".join(fields) + "}"
 
 
-def score_responses_query(database: str) -> str:
-    """The score_responses rows (siren, response_fr, response_en) from the serving tables of `database`.
+def _siren_range(first: str | None, end: str | None) -> str:
+    """SQL: siren in [first, end); None leaves that side open."""
+    quoted = {op: "'" + bound.replace("'", "''") + "'" for op, bound in ((">=", first), ("<", end)) if bound}
+    return " and ".join(f"siren {op} {bound}" for op, bound in quoted.items()) or "true"
+
+
+def score_responses_query(database: str, sirens: tuple[str | None, str | None] = (None, None)) -> str:
+    """The score_responses rows (siren, response_fr, response_en) from the serving tables of `database`,
+    for the SIRENs in the half-open range `sirens` [first, end) (None: unbounded), so that a publish can
+    build the table in parts whose memory stays bounded (publish.py).
 
     Lists are sorted after aggregation (list_sort compares structs field by field: reasons by rank, history
     points by as_of_date), several times cheaper in DuckDB than an ordered aggregate.
@@ -146,21 +154,23 @@ def score_responses_query(database: str) -> str:
             },
         )
         responses.append(f"to_json({body})::varchar as {response_column(lang)}")
+    in_range = _siren_range(*sirens)
     return f"""
 with reasons as (
     select siren, {", ".join(reason_lists)}
     from {database}.score_reasons
     where is_exact  -- only exactly explained companies get a stored body
+        and {in_range}
     group by siren
 ),
 history as (
     select siren, list_reverse_sort(list({history_point})) as history
-    from {database}.score_history group by siren
+    from {database}.score_history where {in_range} group by siren
 )
 select c.siren, {", ".join(responses)}
 from {database}.company_scores c
 left join reasons r using (siren)
 left join history h using (siren)
-where c.explanation_method = 'exact'
+where c.explanation_method = 'exact' and {in_range}
 order by c.siren
 """
