@@ -207,9 +207,9 @@ def ranking(
         # company_scores is stored in rank order: the scan stops once the page's rows are found.
         sql, params = f"{select}{SCHEMA}.company_scores{where} limit ? offset ?", [*params, limit + 1, skip]
     else:
-        # A few SIRENs: ART index lookups, then the conditions and the page in Python. The inner LIMIT (no
-        # more rows than SIRENs) keeps DuckDB from moving the conditions into the scan, and there is no
-        # outer LIMIT: either would turn the lookups into a scan of the whole table.
+        # A few SIRENs: ART index lookups, the conditions on those rows, the page cut below. The inner
+        # LIMIT (no more rows than SIRENs) keeps DuckDB from moving the conditions into the scan, and there
+        # is no outer LIMIT: either would turn the lookups into a scan of the whole table.
         sql = (
             f"{select}(select * from {SCHEMA}.company_scores where siren = any(?::varchar[]) "
             f"limit {len(candidates)}){where}"
