@@ -168,10 +168,11 @@ def search_candidates(cursor, words: list[str]) -> list[str] | None:
         f"limit {SEARCH_CANDIDATES + 1})"
         for i in range(len(words))
     )
-    found: list[set[str]] = [set() for _ in words]
+    found: list[list[str]] = [[] for _ in words]
     for word, siren in cursor.execute(sql, [bound for pair in ranges for bound in pair]).fetchall():
-        found[word].add(siren)
-    rare = [sirens for sirens in found if len(sirens) <= SEARCH_CANDIDATES]
+        found[word].append(siren)
+    # A word with more rows than that was cut by its LIMIT (a name can have two words with its prefix).
+    rare = [set(sirens) for sirens in found if len(sirens) <= SEARCH_CANDIDATES]
     return sorted(set.intersection(*rare)) if rare else None
 
 
