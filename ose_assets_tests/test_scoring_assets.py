@@ -37,6 +37,7 @@ SERVING_TABLES = {
     "signal_evidence",
     "served_model",
     "score_responses",
+    "name_tokens",
 }
 
 
@@ -105,9 +106,21 @@ def test_reader_holding_the_old_serving_file_keeps_a_consistent_view(tmp_path, w
     # The physical design the API's point lookups rely on: an index on siren per per-company table.
     indexes = fresh.execute("select table_name, is_unique from duckdb_indexes() order by 1").fetchall()
     assert indexes == sorted(SIREN_INDEXES.items())
-    assert fresh.execute("select siren from company_scores").fetchall() == sorted(
-        fresh.execute("select siren from company_scores").fetchall()
+    assert fresh.execute("select siren from company_features").fetchall() == sorted(
+        fresh.execute("select siren from company_features").fetchall()
     )
+    # company_scores in rank order, the ineligible last: a ranking page reads its first row groups only.
+    ranked = fresh.execute("select rank, siren from company_scores").fetchall()
+    assert ranked == sorted(ranked, key=lambda row: (row[0] is None, row[0] or 0, row[1]))
+    # The pages' name index: every word of every ranked company's normalised name.
+    words = fresh.execute(
+        "select count(*) = count(distinct (token, siren)) and min(length(token)) > 0 from name_tokens"
+    ).fetchone()[0]
+    tokens = fresh.execute(
+        "select count(distinct siren) from name_tokens where siren in "
+        "(select siren from company_scores where is_eligible and rank is not null)"
+    ).fetchone()[0]
+    assert words and tokens == fresh.execute("select count(rank) from company_scores").fetchone()[0]
     fresh.close()
     assert sorted(p.name for p in serving_path.parent.iterdir()) == ["ose_serving.duckdb"]  # no temp left
 

@@ -37,6 +37,9 @@ EXPLANATIONS_CACHED = 20_000
 # Serialised GET /score responses of companies explained on demand, kept per file version and language
 # (per worker process; ~2.5 KB each).
 RESPONSES_CACHED = 20_000
+# `siren = any(list)` is ART index lookups for lists up to this long (DuckDB's default, 50, makes a longer
+# list a scan of the whole table); the pages' name search looks up to page_data.SEARCH_CANDIDATES SIRENs.
+IN_LIST_LOOKUPS = 256
 
 
 class ServingUnavailable(RuntimeError):
@@ -44,7 +47,8 @@ class ServingUnavailable(RuntimeError):
 
 
 def siren_filter(sirens: list[str]) -> tuple[str, list]:
-    """`siren = ?` for one SIREN, `= any(list)` for several: both use the ART index on siren, whereas
+    """`siren = ?` for one SIREN, `= any(list)` for several: both use the ART index on siren (up to
+    IN_LIST_LOOKUPS SIRENs, and when siren is the only condition on the table), whereas
     `in (select unnest(?))` becomes a hash join over the whole table."""
     if len(sirens) == 1:
         return "siren = ?", [sirens[0]]
@@ -245,7 +249,9 @@ class ServingStore:
             stamp, modified_at = _stamp(self.path)
             # One thread per connection: requests are point lookups, and the workers' request threads
             # are the parallelism (DuckDB's task scheduling would only add overhead).
-            connection = duckdb.connect(":memory:", config={"threads": 1})
+            connection = duckdb.connect(
+                ":memory:", config={"threads": 1, "dynamic_or_filter_threshold": IN_LIST_LOOKUPS}
+            )
             quoted = str(self.path).replace("'", "''")
             connection.execute(f"attach '{quoted}' as {SCHEMA} (read_only)")
             if _stamp(self.path)[0] == stamp:

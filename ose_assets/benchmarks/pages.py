@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ose_assets.benchmarks.http import api_server, cpu_seconds, sequential_timings, summary
+from ose_assets.ingestion.labels import label_key
 
 TARGET_P99_MS = 100.0
 
@@ -37,8 +38,15 @@ def workloads(con, requests: int) -> dict[str, list[tuple[str, dict]]]:
         ]
         for column in ("region_code", "departement_code", "naf_section", "band", "headcount_band")
     }
-    # Name fragments that occur (the synthetic names end with the SIREN): a search a user could type.
-    words = [siren[2:7] for siren in sirens]
+    # What a user types: a whole or partial word of a name, two words, in any case, accents or not.
+    names = [row[0] for row in con.execute("select name from company_scores using sample 2000").fetchall()]
+
+    def searched() -> str:
+        activity, surname, brand = random.choice(names).split()
+        typed = random.choice(
+            [activity, surname, brand, brand[:4], f"{activity} {surname}", f"{activity[:5]} {brand}"]
+        )
+        return random.choice([typed, typed.upper(), label_key(typed).replace("_", " ")])
 
     def filtered() -> dict:
         chosen = random.sample(
@@ -56,7 +64,7 @@ def workloads(con, requests: int) -> dict[str, list[tuple[str, dict]]]:
             "/",
             filtered() | {"limit": 100, "page": random.randint(1, 5)},
         ),  # fmt: skip
-        "GET / (name search)": lambda: ("/", {"q": random.choice(words)}),
+        "GET / (name search)": lambda: ("/", {"q": searched()}),
         "GET /classement.csv (1-2 filters, 100 rows)": lambda: (
             "/classement.csv",
             filtered() | {"limit": 100},

@@ -20,7 +20,7 @@ import polars as pl
 from ose_assets.features.catalog import FEATURES_BY_NAME, model_feature_names
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import explain
-from ose_assets.scoring.publish import index_serving_tables
+from ose_assets.scoring.publish import company_scores_query, index_serving_tables, name_tokens_query
 from ose_assets.scoring.ranking import band_expr
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
 from ose_assets.scoring.responses import score_responses_query
@@ -46,6 +46,21 @@ CATEGORY_VALUES = {
     "region_code": list(REGIONS),
     "latest_article_event_type": ["fundraising", "hiring", "other"],
 }
+# Company names like French ones (accents, elisions, hyphens): "{activity} {surname} {brand}", drawn from
+# the SIREN. An activity is shared by about 1 company in 37, a surname by 1 in 40, a brand by 1 in 65,536.
+ACTIVITIES = (
+    "Boulangerie Pâtisserie Café Hôtel Garage Société Atelier Cabinet Transports Menuiserie Électricité "
+    "Plomberie Pharmacie Librairie Épicerie Brasserie Crèmerie Fromagerie Charcuterie Imprimerie "
+    "Quincaillerie Boucherie Maçonnerie Coiffure Fleuriste Auto-école Bâtiment Conseil Informatique "
+    "Immobilière Restaurant Cave Agence Studio Laboratoire Clinique Distribution"
+).split()
+SURNAMES = (
+    "Dupont Lefèvre Martin Gérard Noël Benoît Müller Clément André François Rivière Guérin Durand Moreau "
+    "Lambert Fontaine Rousseau Mercier Chevalier Legrand Perrin Dubois Lemaître Barbier Roussel Faure "
+    "Garnier Blanchard Lacroix Bérenger Hébert Ménard Pérez Girard Bonnet d'Arcy l'Hermite "
+    "Saint-Just Le-Gall Lenôtre"
+).split()
+BRAND_SYLLABLES = "ba lé mo ri tè nu ca dé fi go ju ké la mé no pa".split()
 HISTORY_RUNS = 3
 EVIDENCE_PER_COMPANY = 2
 
@@ -59,6 +74,18 @@ def luhn_sirens(n: int, rng: np.random.Generator) -> np.ndarray:
     total = digits[:, 0::2].sum(axis=1) + (doubled // 10 + doubled % 10).sum(axis=1)
     check = (10 - total % 10) % 10
     return np.char.zfill((base * 10 + check).astype(str), 9)
+
+
+def synthetic_names(sirens) -> list[str]:
+    """A French-looking company name per SIREN, drawn from its digits."""
+    names = []
+    for siren in sirens:
+        n = int(siren[:8])
+        brand = "".join(BRAND_SYLLABLES[(n // 16**i) % 16] for i in range(4))
+        names.append(
+            f"{ACTIVITIES[n % len(ACTIVITIES)]} {SURNAMES[(n // 37) % len(SURNAMES)]} {brand.capitalize()}"
+        )
+    return names
 
 
 def _features(sirens: np.ndarray, as_of: dt.date, rng: np.random.Generator) -> pl.DataFrame:
@@ -162,7 +189,7 @@ def build_serving_copy(
         .with_columns(
             score=pl.Series(score.astype(np.float64)).round(1),
             exclusion_reason=pl.when(pl.Series(gated)).then(pl.lit("collective_procedure")),
-            name=pl.format("Entreprise {}", pl.col("siren")),
+            name=pl.Series(synthetic_names(sirens)),
         )
         .with_columns(band=band_expr(), is_eligible=pl.col("exclusion_reason").is_null())
         .sort(["is_eligible", "score", "siren"], descending=[True, True, False])
@@ -245,8 +272,9 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
         con.register("reasons_frame", reasons_arrow)
         con.register("evidence_frame", evidence_arrow)
         con.register("features_frame", features_arrow)
-        # The publish's physical design (ose_assets.scoring.publish): rows sorted by siren, ART on siren.
-        con.execute("create table company_scores as select * from company_scores_frame order by siren")
+        # The publish's physical design (ose_assets.scoring.publish): rows sorted by siren (company_scores
+        # by rank), ART on siren, the name index.
+        con.execute(f"create table company_scores as {company_scores_query('company_scores_frame')}")
         con.execute("create table score_reasons as select * from reasons_frame order by siren")
         con.execute("create table company_features as select * from features_frame order by siren")
         con.execute("create table signal_evidence as select * from evidence_frame order by siren")
@@ -278,6 +306,7 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
                    (select count(*) from company_scores) as scored_companies""",
             [model.version, model.kind, model.run_id, model.to_bytes(), as_of, scored_at],
         )
+        con.execute(f"create table name_tokens as {name_tokens_query('main')}")
         con.execute(f"create table {RESPONSES_TABLE} as {score_responses_query('main')}")
         index_serving_tables(con)
         con.execute("checkpoint")

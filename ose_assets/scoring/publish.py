@@ -5,9 +5,13 @@ connection, filled with CREATE TABLE … AS SELECT, indexed, checkpointed, DETAC
 onto ose_serving.duckdb. A reader that opened the old file keeps reading the old inode, a consistent
 snapshot; the next open sees the new file whole. Nothing ever writes into the published file.
 
-Physical design for the API's point lookups over 1,000,000 companies: every per-company table is
-written sorted by siren (a lookup touches one row group, and zone maps skip the others) and gets an ART
-index on siren, unique where the table holds one row per company. Timestamps (scored_at, published_at)
+Physical design for the API's point lookups over 1,000,000 companies: every per-company table gets an
+ART index on siren, unique where the table holds one row per company, and is written sorted by siren (a
+lookup touches one row group, and zone maps skip the others), except company_scores, sorted by rank: a
+ranking page (`order by rank limit`) stops reading once its rows are found, since the zone maps of rank
+let DuckDB skip every later row group. company_scores also carries name_key, the normalised name
+(ose_assets.ingestion.labels.label_key), and name_tokens lists the words of the names of the ranked
+companies, sorted, for the pages' name search (ose_assets.api.page_data). Timestamps (scored_at, published_at)
 are TIMESTAMP holding UTC without a zone; the API adds the zone when it answers.
 """
 
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from ose_assets.ingestion.labels import label_key_sql
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
 from ose_assets.scoring.responses import score_responses_query
 from ose_assets.warehouse import table_exists
@@ -55,12 +60,27 @@ def index_serving_tables(con: duckdb.DuckDBPyConnection, database: str | None = 
         con.execute(f"create {kind} {table}_siren on {prefix}{table} (siren)")
 
 
+def company_scores_query(source: str) -> str:
+    """The serving company_scores from `source`: in rank order (the ineligible last), with name_key."""
+    return f"""select *, {label_key_sql("name")} as name_key from {source}
+        order by rank nulls last, siren"""
+
+
+def name_tokens_query(database: str) -> str:
+    """name_tokens from the serving company_scores of `database`: one row per word of a ranked company's
+    normalised name, sorted by word, so a word prefix is a range the zone maps find."""
+    return f"""select distinct token, siren
+        from (select unnest(string_split(name_key, '_')) as token, siren from {database}.company_scores
+              where is_eligible and rank is not null)
+        where token <> '' order by token, siren"""
+
+
 def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str]:
-    """Serving table -> query over the warehouse, in creation order (score_responses follows, built from
-    these: build_score_responses). Sorted by SIREN: point lookups read one row group."""
+    """Serving table -> query over the warehouse (name_tokens: over the serving company_scores), in creation
+    order (see the module's physical design); score_responses follows (build_score_responses)."""
     features = ", ".join(f'f."{name}"' for name in feature_names)
     return {
-        "company_scores": "select * from scoring.company_scores order by siren",
+        "company_scores": company_scores_query("scoring.company_scores"),
         "score_reasons": "select * from scoring.score_reasons order by siren, direction desc, reason_rank",
         "top_opportunities": "select * from scoring.top_opportunities order by segment, segment_rank",
         "score_history": f"""select * from scoring.score_history
@@ -73,6 +93,8 @@ def serving_tables(feature_names: list[str], history_runs: int) -> dict[str, str
         "signal_evidence": "select * from scoring.signal_evidence order by siren, event_date desc",
         "served_model": """select model_version, model_kind, run_id, model_bytes, as_of_date, scored_at,
             $published_at::timestamp as published_at, scored_companies from scoring.served_model""",
+        # Built from the serving company_scores above: the pages' name index.
+        "name_tokens": name_tokens_query(SERVING_ALIAS),
     }
 
 
