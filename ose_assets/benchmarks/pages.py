@@ -42,10 +42,9 @@ def workloads(con, requests: int) -> dict[str, list[tuple[str, dict]]]:
     names = [row[0] for row in con.execute("select name from company_scores using sample 2000").fetchall()]
 
     def searched() -> str:
-        activity, surname, brand = random.choice(names).split()
-        typed = random.choice(
-            [activity, surname, brand, brand[:4], f"{activity} {surname}", f"{activity[:5]} {brand}"]
-        )
+        words = random.choice(names).split()  # any name: the synthetic copy's or a real run's
+        word = random.choice(words)
+        typed = random.choice([word, word[:4], " ".join(words[:2]), f"{words[0][:5]} {words[-1]}"])
         return random.choice([typed, typed.upper(), label_key(typed).replace("_", " ")])
 
     def filtered() -> dict:
