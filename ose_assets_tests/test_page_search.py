@@ -37,11 +37,12 @@ def searched(version, search: str, limit: int = 100, page: int = 1, **filters) -
     return [row["siren"] for row in rows], more
 
 
-@pytest.fixture(params=["lookup", "scan"])
+@pytest.fixture(params=["lookup", "together", "scan"])
 def path(request, monkeypatch):
-    """Both ways a search reads: SIREN lookups from name_tokens (few candidates), or the ranked scan."""
-    if request.param == "scan":
-        monkeypatch.setattr(page_data, "SEARCH_CANDIDATES", 0)
+    """The ways a search reads: SIREN lookups from name_tokens (a rare word; with a cap of 1, common words
+    rare together), or the ranked scan."""
+    cap = {"lookup": page_data.SEARCH_CANDIDATES, "together": 1, "scan": 0}[request.param]
+    monkeypatch.setattr(page_data, "SEARCH_CANDIDATES", cap)
     return request.param
 
 
@@ -94,3 +95,30 @@ def test_search_box_over_http(base_url, served):
         siren = top["siren"]
         opened = http.get("/", params={"q": f"{siren[:3]}.{siren[3:6]} {siren[6:]}"}, follow_redirects=False)
         assert opened.status_code == 303 and opened.headers["location"] == f"/entreprise/{siren}"
+
+
+def test_common_words_rare_together_are_looked_up(version, served, monkeypatch):
+    """Two words each in several ranked names but together in few: found by intersecting their name_tokens
+    ranges, the same companies in the same order as the ranked scan finds."""
+    _, scores = served
+    ranked = scores.filter(pl.col("is_eligible") & pl.col("rank").is_not_null())
+    names = [label_key(name).split("_") for name in ranked.get_column("name")]
+    counts: dict[str, int] = {}
+    for words in names:
+        for word in set(words):
+            counts[word] = counts.get(word, 0) + 1
+    pair = next(
+        (first, second)
+        for words in names
+        for first in words
+        for second in words
+        if first < second and counts[first] > 2 and counts[second] > 2
+    )
+    search = " ".join(pair)
+    wanted = expected(scores, search)
+    assert 0 < len(wanted) < min(counts[pair[0]], counts[pair[1]])
+    monkeypatch.setattr(page_data, "SEARCH_CANDIDATES", len(wanted))
+    cursor = version.cursor()
+    assert all(len(page_data.search_candidates(cursor, [word]) or []) == 0 for word in pair)
+    assert page_data.search_candidates(cursor, list(pair)) == sorted(wanted)
+    assert searched(version, search)[0] == wanted

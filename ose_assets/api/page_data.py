@@ -160,7 +160,8 @@ def search_words(search: str) -> list[str]:
 
 def search_candidates(cursor, words: list[str]) -> list[str] | None:
     """The SIRENs whose name has a word starting with each of `words`, read from name_tokens when one of
-    the words starts at most SEARCH_CANDIDATES names' words; None when every word is that common."""
+    the words starts at most SEARCH_CANDIDATES names' words, or when the words together do; None when
+    they are that common (the rank-order scan then finds its rows early)."""
     # Words are [a-z0-9]+: the prefix range of `word` ends at its last letter plus one.
     ranges = [[word, word[:-1] + chr(ord(word[-1]) + 1)] for word in words]
     sql = " union all ".join(
@@ -173,7 +174,22 @@ def search_candidates(cursor, words: list[str]) -> list[str] | None:
         found[word].append(siren)
     # A word with more rows than that was cut by its LIMIT (a name can have two words with its prefix).
     rare = [set(sirens) for sirens in found if len(sirens) <= SEARCH_CANDIDATES]
-    return sorted(set.intersection(*rare)) if rare else None
+    if rare:
+        return sorted(set.intersection(*rare))
+    if len(words) == 1:
+        return None
+    # Every word is common, but together they may be rare ("conseil gomes"): the rank-order scan would
+    # read far to find them, so intersect the words' whole prefix ranges first (each a range read).
+    together = " union all ".join(
+        f"(select {i} as word, siren from {SCHEMA}.name_tokens where token >= ? and token < ?)"
+        for i in range(len(words))
+    )
+    sirens = cursor.execute(
+        f"select siren from ({together}) group by siren having count(distinct word) = {len(words)} "
+        f"limit {SEARCH_CANDIDATES + 1}",
+        [bound for pair in ranges for bound in pair],
+    ).fetchall()
+    return sorted(siren for (siren,) in sirens) if len(sirens) <= SEARCH_CANDIDATES else None
 
 
 def ranking(

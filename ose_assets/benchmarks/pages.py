@@ -39,7 +39,12 @@ def workloads(con, requests: int) -> dict[str, list[tuple[str, dict]]]:
         for column in ("region_code", "departement_code", "naf_section", "band", "headcount_band")
     }
     # What a user types: a whole or partial word of a name, two words, in any case, accents or not.
-    names = [row[0] for row in con.execute("select name from company_scores using sample 2000").fetchall()]
+    names = [
+        row[0]
+        for row in con.execute(
+            "select name from company_scores where name is not null using sample 2000"
+        ).fetchall()
+    ]
 
     def searched() -> str:
         words = random.choice(names).split()  # any name: the synthetic copy's or a real run's
