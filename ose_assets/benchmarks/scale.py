@@ -31,20 +31,10 @@ import sys
 import time
 from pathlib import Path
 
+from ose_assets.demo.sirene import SIRENE_COLUMNS  # StockUniteLegale's columns, in order
+
 MARKER = ".ose-scale-benchmark"
 STEP_EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE")
-SIRENE_COLUMNS = (
-    "siren,statutDiffusionUniteLegale,unitePurgeeUniteLegale,dateCreationUniteLegale,sigleUniteLegale,"
-    "sexeUniteLegale,prenom1UniteLegale,prenom2UniteLegale,prenom3UniteLegale,prenom4UniteLegale,"
-    "prenomUsuelUniteLegale,pseudonymeUniteLegale,identifiantAssociationUniteLegale,"
-    "trancheEffectifsUniteLegale,anneeEffectifsUniteLegale,dateDernierTraitementUniteLegale,"
-    "nombrePeriodesUniteLegale,categorieEntreprise,anneeCategorieEntreprise,dateDebut,"
-    "etatAdministratifUniteLegale,nomUniteLegale,nomUsageUniteLegale,denominationUniteLegale,"
-    "denominationUsuelle1UniteLegale,denominationUsuelle2UniteLegale,denominationUsuelle3UniteLegale,"
-    "categorieJuridiqueUniteLegale,activitePrincipaleUniteLegale,nomenclatureActivitePrincipaleUniteLegale,"
-    "nicSiegeUniteLegale,economieSocialeSolidaireUniteLegale,societeMissionUniteLegale,"
-    "caractereEmployeurUniteLegale,activitePrincipaleNAF25UniteLegale"
-).split(",")
 
 
 # ---- measuring one process ------------------------------------------------------------------------
