@@ -15,10 +15,14 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from ose_assets.model.tree_shap import GroupedTreeShap
 from ose_assets.settings import OSESettings
 
 SERVED_MODEL_ARTIFACT = "served_model.json"
 CHAMPION_ALIAS = "champion"
+# From this many rows, exact contributions are XGBoost's TreeSHAP per group of rows each tree cannot tell
+# apart (model/tree_shap.py): about 16x less CPU at 200,000 rows; below it, pred_contribs row by row.
+GROUPED_SHAP_MIN_ROWS = 20_000
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -129,11 +133,10 @@ class ServedModel:
         """
         x = self.matrix(features) if x is None else x
         if self.kind == "xgboost":
-            raw = self._booster().predict(
-                self.dmatrix(x),
-                pred_contribs=True,
-                approx_contribs=not exact,
-            )
+            if exact and x.shape[0] >= GROUPED_SHAP_MIN_ROWS:
+                raw = self._grouped_shap().contributions(x, self.dmatrix)
+            else:
+                raw = self._booster().predict(self.dmatrix(x), pred_contribs=True, approx_contribs=not exact)
             phi, bias = raw[:, :-1], raw[:, -1]
         else:
             phi = self._prior_terms(x)
@@ -170,6 +173,14 @@ class ServedModel:
             booster.set_param({"nthread": OSESettings().threads()})
             object.__setattr__(self, "_cached_booster", booster)
         return booster
+
+    def _grouped_shap(self) -> GroupedTreeShap:
+        grouped = getattr(self, "_cached_grouped_shap", None)
+        if grouped is None:
+            categorical = {j for j, name in enumerate(self.feature_names) if name in self.categories}
+            grouped = GroupedTreeShap(self._booster(), categorical)
+            object.__setattr__(self, "_cached_grouped_shap", grouped)
+        return grouped
 
     # ---- serialisation ------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
