@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 import xgboost as xgb
 
-from ose_assets.model import tree_shap
+from ose_assets.model import served_model, tree_shap
+from ose_assets.model.served_model import ServedModel
 from ose_assets.model.tree_shap import GroupedTreeShap
 
 CATEGORICAL = 3  # index of the categorical column
@@ -67,11 +69,6 @@ def test_grouped_tree_shap_of_no_rows():
 def test_served_model_contributions_are_the_same_grouped_or_row_by_row(monkeypatch):
     """ServedModel.contributions switches to grouped TreeSHAP from GROUPED_SHAP_MIN_ROWS rows: the
     published reasons must not depend on how many companies are explained at once."""
-    import polars as pl
-
-    from ose_assets.model import served_model
-    from ose_assets.model.served_model import ServedModel
-
     x, y = _data(4_000)
     names = [f"f{j}" for j in range(x.shape[1])]
     categories = {names[CATEGORICAL]: [f"k{k}" for k in range(30)]}
