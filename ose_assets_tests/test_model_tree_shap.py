@@ -11,11 +11,12 @@ from ose_assets.model import served_model, tree_shap
 from ose_assets.model.served_model import ServedModel
 from ose_assets.model.tree_shap import GroupedTreeShap
 
-CATEGORICAL = 3  # index of the categorical column
+CATEGORICAL = 3  # a categorical column of 30 codes: split by partition of its categories
+FEW_CATEGORIES = 5  # a categorical column of 3 codes: one-hot splits (XGBoost's max_cat_to_onehot)
 
 
 def _data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Numeric columns with missing values and ties on split values, a categorical column of 30 codes."""
+    """Numeric columns with missing values and ties on split values, categorical columns of 30 and 3 codes."""
     rng = np.random.default_rng(seed)
     x = np.column_stack(
         [
@@ -24,15 +25,22 @@ def _data(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
             rng.exponential(size=rows),
             rng.integers(0, 30, size=rows).astype(float),
             rng.uniform(size=rows),
+            rng.integers(0, 3, size=rows).astype(float),
         ]
     )
     x[rng.uniform(size=x.shape) < 0.15] = np.nan
-    logit = np.nan_to_num(x[:, 0]) + 0.3 * np.nan_to_num(x[:, 1]) + np.isin(x[:, 3], [2, 5, 7, 11]) - 2
+    logit = (
+        np.nan_to_num(x[:, 0])
+        + 0.3 * np.nan_to_num(x[:, 1])
+        + np.isin(x[:, 3], [2, 5, 7, 11])
+        + (x[:, 5] == 1)
+        - 2
+    )
     return x, (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(float)
 
 
 def _dmatrix(x: np.ndarray, label: np.ndarray | None = None) -> xgb.DMatrix:
-    types = ["c" if j == CATEGORICAL else "q" for j in range(x.shape[1])]
+    types = ["c" if j in (CATEGORICAL, FEW_CATEGORIES) else "q" for j in range(x.shape[1])]
     return xgb.DMatrix(x, label=label, feature_types=types, enable_categorical=True)
 
 
@@ -40,7 +48,7 @@ def _dmatrix(x: np.ndarray, label: np.ndarray | None = None) -> xgb.DMatrix:
 def test_grouped_tree_shap_equals_xgboost_pred_contribs(depth, monkeypatch):
     x, y = _data(6_000)
     booster = xgb.train(
-        {"max_depth": depth, "eta": 0.2, "objective": "binary:logistic", "max_cat_to_onehot": 1},
+        {"max_depth": depth, "eta": 0.2, "objective": "binary:logistic"},
         _dmatrix(x, y),
         num_boost_round=40,
     )
@@ -49,8 +57,9 @@ def test_grouped_tree_shap_equals_xgboost_pred_contribs(depth, monkeypatch):
     unseen[:50, CATEGORICAL] = 41
     expected = booster.predict(_dmatrix(unseen), pred_contribs=True)
 
-    grouped = GroupedTreeShap(booster, {CATEGORICAL})
-    assert any(feature == CATEGORICAL for _, lookups in grouped.trees for feature, *_ in lookups)
+    grouped = GroupedTreeShap(booster, {CATEGORICAL, FEW_CATEGORIES})
+    split = {feature for _, lookups in grouped.trees for feature, *_ in lookups}
+    assert {CATEGORICAL, FEW_CATEGORIES} <= split
     actual = grouped.contributions(unseen, _dmatrix)
     assert actual.shape == expected.shape and actual.dtype == np.float32
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5)
@@ -63,7 +72,7 @@ def test_grouped_tree_shap_equals_xgboost_pred_contribs(depth, monkeypatch):
 def test_grouped_tree_shap_of_no_rows():
     x, y = _data(500)
     booster = xgb.train({"max_depth": 2, "objective": "binary:logistic"}, _dmatrix(x, y), num_boost_round=3)
-    assert GroupedTreeShap(booster, {CATEGORICAL}).contributions(x[:0], _dmatrix).shape == (0, 6)
+    assert GroupedTreeShap(booster, {CATEGORICAL}).contributions(x[:0], _dmatrix).shape == (0, 7)
 
 
 def test_served_model_contributions_are_the_same_grouped_or_row_by_row(monkeypatch):
