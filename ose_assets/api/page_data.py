@@ -163,14 +163,17 @@ def search_candidates(cursor, words: list[str]) -> list[str] | None:
     the words starts at most SEARCH_CANDIDATES names' words, or when the words together do; None when
     they are that common (the rank-order scan then finds its rows early)."""
     # Words are [a-z0-9]+: the prefix range of `word` ends at its last letter plus one.
-    ranges = [[word, word[:-1] + chr(ord(word[-1]) + 1)] for word in words]
-    sql = " union all ".join(
-        f"(select {i} as word, siren from {SCHEMA}.name_tokens where token >= ? and token < ? "
-        f"limit {SEARCH_CANDIDATES + 1})"
-        for i in range(len(words))
-    )
+    bounds = [bound for word in words for bound in (word, word[:-1] + chr(ord(word[-1]) + 1))]
+
+    def word_sirens(limit: str) -> str:
+        """(word number, siren) of each word's prefix range of name_tokens, each range read up to `limit`."""
+        return " union all ".join(
+            f"(select {i} as word, siren from {SCHEMA}.name_tokens where token >= ? and token < ?{limit})"
+            for i in range(len(words))
+        )
+
     found: list[list[str]] = [[] for _ in words]
-    for word, siren in cursor.execute(sql, [bound for pair in ranges for bound in pair]).fetchall():
+    for word, siren in cursor.execute(word_sirens(f" limit {SEARCH_CANDIDATES + 1}"), bounds).fetchall():
         found[word].append(siren)
     # A word with more rows than that was cut by its LIMIT (a name can have two words with its prefix).
     rare = [set(sirens) for sirens in found if len(sirens) <= SEARCH_CANDIDATES]
@@ -180,14 +183,10 @@ def search_candidates(cursor, words: list[str]) -> list[str] | None:
         return None
     # Every word is common, but together they may be rare ("conseil gomes"): the rank-order scan would
     # read far to find them, so intersect the words' whole prefix ranges first (each a range read).
-    together = " union all ".join(
-        f"(select {i} as word, siren from {SCHEMA}.name_tokens where token >= ? and token < ?)"
-        for i in range(len(words))
-    )
     sirens = cursor.execute(
-        f"select siren from ({together}) group by siren having count(distinct word) = {len(words)} "
+        f"select siren from ({word_sirens('')}) group by siren having count(distinct word) = {len(words)} "
         f"limit {SEARCH_CANDIDATES + 1}",
-        [bound for pair in ranges for bound in pair],
+        bounds,
     ).fetchall()
     return sorted(siren for (siren,) in sirens) if len(sirens) <= SEARCH_CANDIDATES else None
 
