@@ -12,7 +12,7 @@ from ose_assets.features.catalog import categorical_feature_names, model_feature
 from ose_assets.model import evaluate as ev
 from ose_assets.model.pipeline import load_training_frame
 from ose_assets.model.train import fit_model, fit_streamed, with_validation_roles
-from ose_assets.model.training_rows import PARTS, TrainingRows, capped_share
+from ose_assets.model.training_rows import PARTS, TrainingRows, capped_share, part_expression
 from ose_assets.settings import model_config
 from ose_assets_tests.training_fixtures import build_training, data_root
 
@@ -112,3 +112,32 @@ def test_max_train_rows_lowers_the_share_and_early_stopping_follows_it(warehouse
     assert int(early["label"].sum()) == early_pos and early.height - early_pos < 0.2 * early_neg
     for name in ("calibration", "test"):
         assert capped.load(name, ["label"], []).height == sum(capped.counts()[name])
+
+
+def test_kept_negatives_are_a_uniform_sample_of_every_part_and_snapshot():
+    """Sequential SIRENs over 6 snapshots: in every (part, snapshot) downsampling keeps about `share` of
+    the negatives, and each snapshot keeps other companies (not one window of SIRENs over and over)."""
+    con = duckdb.connect()
+    con.execute(
+        """create table rows as
+        select (300000000 + i)::varchar as siren,
+            last_day(date '2025-01-01' + to_months(m::int)) as snapshot_date,
+            case when m < 4 then 'train' else 'validation' end as split, (i % 97 = 0)::tinyint as label
+        from range(40000) r(i), range(6) s(m)"""
+    )
+    for share in (0.04, 0.1, 0.3):
+        rows = TrainingRows(con, "rows", early_stopping_share=0.5, negative_share=share, seed=42)
+        kept = con.execute(
+            f"""select snapshot_date, part, count(*) filter (where {rows._negatives_kept()}) / count(*)
+            from (select *, {part_expression(0.5)} as part from rows)
+            where label = 0 and part in ('train', 'early_stopping') group by all"""
+        ).fetchall()
+        assert len(kept) == 6
+        for snapshot, part, rate in kept:
+            assert rate == pytest.approx(share, rel=0.15), (share, snapshot, part)
+        train = rows.load("early_stopping", ["siren", "snapshot_date", "label"], [])
+        by_snapshot = [
+            set(g["siren"]) for _, g in train.filter(train["label"] == 0).group_by("snapshot_date")
+        ]
+        overlap = len(by_snapshot[0] & by_snapshot[1]) / len(by_snapshot[0])
+        assert overlap < 2 * share, (share, overlap)  # independent draws overlap by about `share`

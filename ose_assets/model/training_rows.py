@@ -11,14 +11,14 @@ loaded, with the columns they need. Each part is read in (snapshot_date, siren) 
 rows give the same trees and calibrator however the table was written (unsorted: see snapshots.py).
 
 Negative downsampling (training.negative_sample_share = r): every converted train row is kept, a
-non-converted one when a stable hash of (siren, snapshot_date, seed) falls below r, and the kept ones
-weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set. When the
-kept train rows would pass training.max_train_rows, r is lowered to fit (capped_share): the fit's cost
-then stops growing with the number of companies, and the positives, which bound what it learns, are
-all kept.
+non-converted one when the md5 of (siren, snapshot_date, seed) falls below r (negative_kept), and the
+kept ones weigh 1 / r, so the expected gradients, hence the probabilities, are those of the full set.
+When the kept train rows would pass training.max_train_rows, r is lowered to fit (capped_share): the
+fit's cost then stops growing with the number of companies, and the positives, which bound what it
+learns, are all kept.
 Early-stopping rows are downsampled the same way, unweighted: they only rank (ROC-AUC, which a uniform
-sample of the negatives leaves unbiased), and XGBoost sorts them again after every round, which took as
-long as growing the trees. Calibration and test rows are never downsampled: they measure rates.
+sample of the negatives leaves unbiased), and evaluating them took as long as growing the trees.
+Calibration and test rows are never downsampled: they measure rates.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def part_expression(early_stopping_share: float) -> str:
 
 
 def negative_kept(share: float, seed: int) -> str:
-    """SQL: does downsampling keep this non-converted train row (hash of siren, snapshot and seed < share)."""
-    key = (
-        f"(coalesce(try_cast(siren as bigint), 0) * 2654435761 "
-        f"+ (snapshot_date - date '2000-01-01') * 40503 + {int(seed) * 2246822519}) % 4294967296"
-    )
-    return f"({key}) / 4294967296.0 < {float(share)!r}"
+    """SQL: does downsampling keep this non-converted train row: md5 of (siren, snapshot_date, seed) below
+    `share`. md5 is stable across runs and engines, and unrelated to SIREN_BUCKET: a multiplicative hash of
+    the SIREN shifted per snapshot kept, for each snapshot, one window of that bucket, so at a share of
+    0.04 (1,000,000 companies, max_train_rows 500,000) no early-stopping negative was kept at all."""
+    key = f"md5_number_upper(concat_ws('|', siren, snapshot_date, {int(seed)}))"
+    return f"{key} / 18446744073709551616.0 < {float(share)!r}"
 
 
 def capped_share(share: float, positives: int, negatives: int, max_rows: int) -> float:
