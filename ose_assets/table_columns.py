@@ -233,6 +233,14 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("status", "VARCHAR", "won, lost or open."),
     ],
     "normalized.quarantine": QUARANTINE,
+    "normalized.build_fingerprints": [
+        ("table_name", "VARCHAR", "A normalized table (one row each; both tables of the articles build)."),
+        ("inputs_fingerprint", "VARCHAR", "Hash of everything its last successful build read (ose_assets/ingestion/rebuild.py); the asset's data version."),
+        ("inputs", "VARCHAR", "JSON object: the hash of each input (`table:`, `config:`, `file:`, `code`, `libraries`), to tell what changed."),
+        ("counts", "VARCHAR", "JSON object: the build's counts, re-emitted as asset metadata when the build is reused."),
+        ("row_count", "BIGINT", "Rows of the table when built: a table changed since is rebuilt."),
+        ("built_at", "TIMESTAMP", "When the build finished (UTC, naive)."),
+    ],
     "model.model_versions": [
         ("version", "BIGINT", "MLflow registered model version."),
         ("run_id", "VARCHAR", "MLflow run that logged the model, its plots, fingerprint and model card."),

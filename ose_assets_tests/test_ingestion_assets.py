@@ -13,15 +13,15 @@ from ose_assets_tests.test_ingestion import S1, S2, S3, UL_HEADER, jsonl, make_s
 CHECKS = dg.load_asset_checks_from_modules([ingestion_assets])
 
 
-def _materialize(settings: OSESettings) -> dg.ExecuteInProcessResult:
+def materialize(settings: OSESettings) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         dg.load_assets_from_modules([ingestion_assets]) + list(CHECKS),
         resources=build_resources(settings),
     )
 
 
-def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
-    settings = OSESettings(data_dir=tmp_path)
+def write_inbox(settings: OSESettings) -> None:
+    """One small file per source (companies, signals, BODACC, articles, outcomes) in the inbox."""
     settings.ensure_dirs()
     inbox = settings.inbox_dir
     (inbox / "companies" / "StockUniteLegale_utf8.csv").write_text(
@@ -75,7 +75,11 @@ def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
         encoding="utf-8",
     )
 
-    first = _materialize(settings)
+
+def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
+    settings = OSESettings(data_dir=tmp_path)
+    write_inbox(settings)
+    first = materialize(settings)
     assert first.success
     checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in first.get_asset_check_evaluations()}
     assert checks[("manifest", "manifest_reconciles")]
@@ -105,7 +109,7 @@ def test_materialize_raw_and_normalized_twice_is_idempotent(tmp_path):
         "outcomes": 2,
         "quarantine": 1,
     }
-    assert _materialize(settings).success
+    assert materialize(settings).success
     assert counts() == before
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from raw.manifest").fetchone()[0] == 5

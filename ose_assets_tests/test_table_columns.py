@@ -11,6 +11,7 @@ from ose_assets.settings import OSESettings
 from ose_assets.table_columns import MARKER, render_data_dictionary, table_columns, table_of
 
 NOT_TABLES = {"model/opportunity_model", "scoring/serving_copy"}  # an MLflow model, a DuckDB file
+NOT_ASSETS = {"normalized.build_fingerprints"}  # bookkeeping of the normalized assets
 
 
 def test_every_table_asset_publishes_a_described_column_schema(tmp_path):
@@ -25,7 +26,9 @@ def test_every_table_asset_publishes_a_described_column_schema(tmp_path):
         assert not undescribed, f"{key.to_user_string()}: columns without description: {undescribed}"
         assert all(c.type for c in schema.columns), key
         tables.add(table_of(key))
-    assert tables == set(table_columns()), "a described table has no asset, or an asset no description"
+    assert tables == set(table_columns()) - NOT_ASSETS, (
+        "a described table has no asset, or an asset no description"
+    )
 
 
 def test_the_data_dictionary_is_generated_from_the_column_source():

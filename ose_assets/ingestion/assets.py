@@ -1,14 +1,26 @@
 """Ingestion assets: the `raw` group (landed inbox files) and the `normalized` group (clean tables).
 
 Thin wrappers over ose_assets.ingestion.{landing, companies, signals, articles, outcomes}; the checks
-enforce the reconciliation of every landed file and the keys of the normalized tables.
+enforce the reconciliation of every landed file and the keys of the normalized tables. The normalized
+builds are reused when their inputs did not change (ose_assets.ingestion.rebuild); the asset is then
+still materialized, with the same metadata and `rebuilt: false`.
 """
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from ose_assets.ingestion import articles, bodacc, companies, landing, outcomes, preflight, signals
+from ose_assets.ingestion import (
+    articles,
+    bodacc,
+    companies,
+    landing,
+    outcomes,
+    preflight,
+    rebuild,
+    reference,
+    signals,
+)
 from ose_assets.ingestion.spec import ensure_raw_table
 from ose_assets.resources import DataRootResource
 from ose_assets.settings import model_config, today_paris
@@ -156,6 +168,17 @@ def _normalized(key: dg.AssetKey, deps, description: str):
     return dg.asset(key=key, group_name="normalized", kinds={"duckdb"}, deps=deps, description=description)
 
 
+def _built(
+    built: rebuild.Built, metadata: dict, asset_key: dg.AssetKey | None = None
+) -> dg.MaterializeResult:
+    """The materialization of a normalized table, rebuilt or reused: its fingerprint is its data version."""
+    return dg.MaterializeResult(
+        asset_key=asset_key,
+        metadata={**metadata, **built.metadata},
+        data_version=dg.DataVersion(built.fingerprint),
+    )
+
+
 @_normalized(
     COMPANIES_KEY,
     [
@@ -167,17 +190,24 @@ def _normalized(key: dg.AssetKey, deps, description: str):
     "hierarchy, headcount range, legal form family, head-office place, région and latest revenue.",
 )
 def normalized_companies(warehouse: DuckDBResource, data_root: DataRootResource) -> dg.MaterializeResult:
+    reference_dir = data_root.settings.reference_dir
     with warehouse.get_connection() as con:
-        counts = companies.build_companies(con, data_root.settings.reference_dir)
+        built = rebuild.build_or_reuse(
+            con,
+            rebuild.COMPANIES,
+            lambda: companies.build_companies(con, reference_dir),
+            files=reference.reference_files(reference_dir),
+        )
         by_source = con.execute(
             f"select source, count(*) from {companies.TABLE} group by 1 order by 1"
         ).fetchall()
-        return dg.MaterializeResult(
-            metadata={
+        return _built(
+            built,
+            {
                 **table_metadata(con, companies.TABLE),
-                **counts,
+                **built.counts,
                 "by_source": dg.MetadataValue.json(dict(by_source)),
-            }
+            },
         )
 
 
@@ -188,18 +218,19 @@ def normalized_companies(warehouse: DuckDBResource, data_root: DataRootResource)
 )
 def normalized_signals(warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        counts = signals.build_signals(con)
-        return dg.MaterializeResult(
-            metadata={
+        built = rebuild.build_or_reuse(con, rebuild.SIGNALS, lambda: signals.build_signals(con))
+        return _built(
+            built,
+            {
                 **table_metadata(con, signals.TABLE),
-                **counts,
+                **built.counts,
                 "by_type": markdown_preview(
                     con,
                     f"select signal_type, source, count(*) as signals from {signals.TABLE} "
-                    "group by all order by signals desc",
+                    "group by all order by signals desc, signal_type, source",
                     40,
                 ),
-            }
+            },
         )
 
 
@@ -224,20 +255,23 @@ def normalized_signals(warehouse: DuckDBResource) -> dg.MaterializeResult:
 )
 def normalized_articles(warehouse: DuckDBResource):
     with warehouse.get_connection() as con:
-        counts = articles.build_articles(con)
-        yield dg.MaterializeResult(
-            asset_key=ARTICLES_KEY,
-            metadata={
+        built = rebuild.build_or_reuse(con, rebuild.ARTICLES, lambda: articles.build_articles(con))
+        counts = built.counts
+        yield _built(
+            built,
+            {
                 **table_metadata(con, articles.ARTICLES_TABLE, preview_rows=5),
                 "articles": counts["articles"],
             },
+            ARTICLES_KEY,
         )
-        yield dg.MaterializeResult(
-            asset_key=ARTICLE_COMPANIES_KEY,
-            metadata={
+        yield _built(
+            built,
+            {
                 **table_metadata(con, articles.LINKS_TABLE),
                 **{k: v for k, v in counts.items() if k != "articles"},
             },
+            ARTICLE_COMPANIES_KEY,
         )
 
 
@@ -248,8 +282,10 @@ def normalized_articles(warehouse: DuckDBResource):
 )
 def normalized_outcomes(warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        outcomes.build_outcomes(con)
-        return dg.MaterializeResult(metadata=table_metadata(con, outcomes.TABLE))
+        built = rebuild.build_or_reuse(
+            con, rebuild.OUTCOMES, lambda: {"outcomes": outcomes.build_outcomes(con)}
+        )
+        return _built(built, {**table_metadata(con, outcomes.TABLE), **built.counts})
 
 
 @_normalized(

