@@ -141,3 +141,13 @@ def test_kept_negatives_are_a_uniform_sample_of_every_part_and_snapshot():
         ]
         overlap = len(by_snapshot[0] & by_snapshot[1]) / len(by_snapshot[0])
         assert overlap < 2 * share, (share, overlap)  # independent draws overlap by about `share`
+
+
+def test_early_stopping_rows_without_negatives_fail_clearly(warehouse):
+    config = model_config()
+    rows = TrainingRows.from_config(warehouse, config["training"])
+    starved = dataclasses.replace(rows, negative_share=1e-9)  # keeps the positives only
+    with pytest.raises(ValueError, match="early-stopping rows lack one class"):
+        fit_streamed(
+            starved, model_feature_names(), categorical_feature_names(), config["xgboost"], config["training"]
+        )

@@ -249,6 +249,13 @@ def fit_streamed(
         _train_iterator(rows, encoder), enable_categorical=True, nthread=params["nthread"]
     )
     early = rows.load("early_stopping", ["label", *feature_names], categorical)
+    kept_positives = int(early["label"].sum())
+    if kept_positives in (0, early.height):  # ROC-AUC would be NaN and stop the booster at random
+        raise ValueError(
+            f"the downsampled early-stopping rows lack one class ({kept_positives} converted of "
+            f"{early.height}, negative share {rows.negative_share:.4f}): raise training.max_train_rows "
+            "or training.negative_sample_share"
+        )
     dearly = xgb.QuantileDMatrix(
         encoder.matrix(early, np.float32),
         label=early["label"].to_numpy(),
