@@ -7,11 +7,14 @@ import datetime as dt
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from ose_assets.settings import today_paris
 from ose_assets.table_columns import column_descriptions
 
 AS_OF_TAG = "ose/as_of"
+# DuckDB's row group size: the unit its scans and inserts parallelise over.
+ROW_GROUP_ROWS = 122_880
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, query: str, params=None) -> int:
@@ -32,9 +35,14 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, query: str, params
 
 
 def replace_table_from_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Atomically replace `schema.table` with a Polars frame."""
+    """Atomically replace `schema.table` with a Polars frame (its rows in order).
+
+    The frame goes in record batches of a row group each: DuckDB scans an Arrow table one batch per
+    thread, and a one-chunk frame was written on one core (5.9 M score_reasons rows: 14.6 s, 7.5 s in
+    batches on 2 cores)."""
     view = f"__frame_{table.replace('.', '_')}"
-    con.register(view, frame.to_arrow())
+    arrow = frame.to_arrow()
+    con.register(view, pa.Table.from_batches(arrow.to_batches(max_chunksize=ROW_GROUP_ROWS), arrow.schema))
     try:
         return replace_table(con, table, f"select * from {view}")
     finally:

@@ -90,3 +90,13 @@ def test_replace_table_from_frame_replaces_schema_and_rows(tmp_path):
         ("552100554", 2.0),
         ("732829320", 1.0),
     ]
+    # Written in parallel record batches, the rows keep the frame's order; an empty frame keeps its schema.
+    many = pl.DataFrame({"n": range(1_000_000, 0, -1), "text": [str(i % 977) for i in range(1_000_000)]})
+    assert replace_table_from_frame(con, "scoring.many", many) == many.height
+    stored = con.execute("select n, text from scoring.many order by rowid").pl()
+    assert stored.equals(many)
+    assert replace_table_from_frame(con, "scoring.empty", many.head(0)) == 0
+    assert [c[:2] for c in con.execute("describe scoring.empty").fetchall()] == [
+        ("n", "BIGINT"),
+        ("text", "VARCHAR"),
+    ]

@@ -118,16 +118,16 @@ def explain(
     merged, lead = merge_same_facts(contributions, reason_groups(model.feature_names))
     rows, group_columns, is_up, rank, points = top_factors(merged, top_k)
     columns = lead[rows, group_columns]
-    names = np.array(model.feature_names, dtype=object)[columns]
     values = x[rows, columns]
+    # Strings gathered by Polars: NumPy string arrays took a second per 200,000 companies to convert.
     reasons = pl.DataFrame(
         {
             "reason_id": np.arange(rows.size),
             "siren": features.get_column("siren").gather(rows),
             "as_of_date": features.get_column("as_of_date").gather(rows),
-            "direction": np.where(is_up, "up", "down"),
+            "direction": pl.Series(["down", "up"]).gather(is_up.astype(np.uint8)),
             "reason_rank": rank.astype(np.int8),
-            "feature": names.astype(str),
+            "feature": pl.Series(model.feature_names, dtype=pl.String).gather(columns),
             "value": values,
             "contribution_points": np.round(points.astype(np.float64), 2),
         }
