@@ -150,10 +150,10 @@ def periodic_early_stopping(data, name: str, rounds: int, period: int, patience:
     """An XGBoost callback: early stopping that evaluates `data` every `period` rounds and at the last of
     `rounds`.
 
-    XGBoost's own early stopping evaluates after every round, and its prediction on the evaluation rows
-    refills every row's feature vector each time: at 1,000,000 companies that took about as long as
-    growing the trees. Training stops once `patience` rounds pass without improvement;
-    best_iteration (an evaluated round) is recorded on the booster for slicing.
+    XGBoost's own early stopping evaluates after every round: at 1,000,000 companies that was 28 % of
+    the model step's samples (90 % of it predicting the evaluation rows), about as much as growing the
+    trees. Training stops once `patience` rounds pass without improvement; best_iteration (an evaluated
+    round) is recorded on the booster for slicing.
     """
     import xgboost as xgb
 
