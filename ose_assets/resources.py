@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ose_assets.io_manager import OSEDuckDBIOManager
@@ -12,6 +15,20 @@ from ose_assets.settings import OSESettings
 
 REGISTERED_MODEL_NAME = "ose-opportunity-model"
 EXPERIMENT_NAME = "ose"
+
+
+class WarehouseResource(DuckDBResource):
+    """dagster-duckdb's resource, closing its connection when the step fails too: upstream closes it only
+    after a clean exit, so a failed step's connection (and its buffer pool and file lock) lingered until
+    garbage collection, and the next open of the file with another configuration failed."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as conn:
+            try:
+                yield conn
+            finally:
+                conn.close()
 
 
 class DataRootResource(dg.ConfigurableResource):
@@ -77,7 +94,7 @@ def build_resources(settings: OSESettings | None = None) -> dict[str, object]:
     settings.ensure_dirs()
     database, config = str(settings.warehouse_path), settings.duckdb_config()
     return {
-        "warehouse": DuckDBResource(database=database, connection_config=config),
+        "warehouse": WarehouseResource(database=database, connection_config=config),
         "io_manager": OSEDuckDBIOManager(database=database, connection_config=config),
         "data_root": DataRootResource(data_dir=str(settings.data_dir)),
         "mlflow": MLflowResource(

@@ -1,6 +1,8 @@
 """The code location loads: every asset, check, job, schedule and sensor resolves."""
 
 import dagster as dg
+import duckdb
+import pytest
 
 from ose_assets.definitions import defs
 from ose_assets.resources import build_resources
@@ -79,3 +81,16 @@ def test_duckdb_limits_come_from_ose_settings(tmp_path, monkeypatch):
             "select current_setting('memory_limit'), current_setting('threads')"
         ).fetchone()
     assert (limit, threads) == ("953.6 MiB", 1)  # DuckDB reports 1GB (10^9 bytes) in MiB
+
+
+def test_warehouse_connection_is_closed_when_the_step_fails(tmp_path):
+    warehouse = build_resources(OSESettings(data_dir=tmp_path))["warehouse"]
+    with pytest.raises(RuntimeError, match="step failed"):
+        with warehouse.get_connection() as failed:
+            failed.execute("create table t as select 1 as x")
+            raise RuntimeError("step failed")
+    with pytest.raises(duckdb.ConnectionException):
+        failed.execute("select 1")
+    # Closed, not just dropped: the file opens at once with another configuration.
+    with duckdb.connect(str(OSESettings(data_dir=tmp_path).warehouse_path), read_only=True) as reader:
+        assert reader.execute("select x from t").fetchall() == [(1,)]
