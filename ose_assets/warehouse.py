@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -47,6 +50,11 @@ def replace_table_from_frame(con: duckdb.DuckDBPyConnection, table: str, frame: 
         return replace_table(con, table, f"select * from {view}")
     finally:
         con.unregister(view)
+
+
+def digest(value: Any) -> str:
+    """A short hash of a JSON-able value, stable across runs: what the input fingerprints are made of."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -38,7 +38,8 @@ import duckdb
 from ose_assets.ingestion import articles, bodacc, companies, outcomes, signals
 from ose_assets.ingestion.spec import RawSpec, ensure_raw_table
 from ose_assets.settings import model_config
-from ose_assets.warehouse import table_exists
+from ose_assets.table_columns import TABLE_COLUMNS
+from ose_assets.warehouse import digest, table_exists
 
 FINGERPRINT_TABLE = "normalized.build_fingerprints"
 CODE_PACKAGE = "ose_assets.ingestion."
@@ -96,10 +97,6 @@ class Built:
         }
 
 
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def table_digest(con: duckdb.DuckDBPyConnection, table: str, columns: Iterable[str] | None = None) -> str:
     """Rows, column types and content of a table (of `columns` only, if given); 'missing' if absent."""
     schema, name = table.split(".")
@@ -116,7 +113,7 @@ def table_digest(con: duckdb.DuckDBPyConnection, table: str, columns: Iterable[s
         return "missing"
     hashed = ", ".join(f'"{column}"' for column, _ in described)
     rows, content = con.execute(f"select count(*), sum(hash({hashed})::hugeint) from {table}").fetchone()
-    return _digest([rows, described, str(content)])
+    return digest([rows, described, str(content)])
 
 
 def file_digest(path: Path) -> str:
@@ -146,24 +143,22 @@ def input_digests(con: duckdb.DuckDBPyConnection, build: Build, files: Iterable[
     return {
         **{f"table:{spec.table}": table_digest(con, spec.table) for spec in build.raw},
         **{f"table:{table}": table_digest(con, table, columns) for table, columns in build.tables.items()},
-        **{f"config:{section}": _digest(config.get(section)) for section in build.config_sections},
+        **{f"config:{section}": digest(config.get(section)) for section in build.config_sections},
         **{f"file:{path.name}": file_digest(path) for path in files},
-        "code": _digest(
+        "code": digest(
             {
                 m.__name__: hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest()
                 for m in code_modules(build.module)
             }
         ),
-        "libraries": _digest({name: importlib.metadata.version(name) for name in LIBRARIES}),
+        "libraries": digest({name: importlib.metadata.version(name) for name in LIBRARIES}),
     }
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists normalized")
-    con.execute(
-        f"""create table if not exists {FINGERPRINT_TABLE} (table_name VARCHAR, inputs_fingerprint VARCHAR,
-            inputs VARCHAR, counts VARCHAR, row_count BIGINT, built_at TIMESTAMP)"""
-    )
+    columns = ", ".join(f"{name} {kind}" for name, kind, _ in TABLE_COLUMNS[FINGERPRINT_TABLE])
+    con.execute(f"create table if not exists {FINGERPRINT_TABLE} ({columns})")
 
 
 def _recorded(con: duckdb.DuckDBPyConnection, build: Build) -> list[tuple]:
@@ -209,7 +204,7 @@ def build_or_reuse(
     for spec in build.raw:
         ensure_raw_table(con, spec)
     current = input_digests(con, build, files)
-    fingerprint = _digest(current)
+    fingerprint = digest(current)
     if (kept := reusable(con, build, fingerprint)) is not None:
         return kept
     reason = rebuild_reason(_recorded(con, build), current, build)

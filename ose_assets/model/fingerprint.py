@@ -8,15 +8,13 @@ refresh whose fingerprint matches a registered version trains nothing (`ose run 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from ose_assets.training.snapshots import SPLITS, TRAINING_SET_TABLE
-from ose_assets.warehouse import table_exists
+from ose_assets.warehouse import digest, table_exists
 
 FINGERPRINT_TAG = "training_fingerprint"
 # Tag -> what a change of it means, in run names and decisions.
@@ -26,10 +24,6 @@ COMPONENTS = {
     "model_config_hash": "model config changed",
 }
 CONFIG_SECTIONS = ("training", "xgboost", "rules_prior")
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,7 @@ class InputsFingerprint:
 
     @property
     def value(self) -> str:
-        return _digest([self.training_set_hash, self.feature_list_hash, self.model_config_hash])
+        return digest([self.training_set_hash, self.feature_list_hash, self.model_config_hash])
 
     def tags(self) -> dict[str, str]:
         return {
@@ -84,8 +78,8 @@ def inputs_fingerprint(
         if split in SPLITS
     }
     return InputsFingerprint(
-        training_set_hash=_digest({split: vars(digest) for split, digest in sorted(splits.items())}),
-        feature_list_hash=_digest({"features": features, "categorical": categorical}),
-        model_config_hash=_digest({section: config.get(section) for section in CONFIG_SECTIONS}),
+        training_set_hash=digest({split: vars(part) for split, part in sorted(splits.items())}),
+        feature_list_hash=digest({"features": features, "categorical": categorical}),
+        model_config_hash=digest({section: config.get(section) for section in CONFIG_SECTIONS}),
         splits=splits,
     )
