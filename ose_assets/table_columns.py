@@ -65,6 +65,7 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("reason_code", "VARCHAR", "For rejected: the file reason code (see Landing rules)."),
         ("reason_detail", "VARCHAR", "For rejected: what was found (the parser's message for unparsable_file)."),
         ("inbox_path", "VARCHAR", "Path relative to the inbox (`signals/feed.jsonl`): what identifies the file across copies and restores."),
+        ("landing_seconds", "DOUBLE", "Wall seconds spent on the file, from its first read (hash, checks, staging, validation) to its manifest row; null for rows written before it was recorded."),
     ],
     "raw.quarantine_records": [QUARANTINE[-1], *QUARANTINE[:-1]],
     "raw.sirene_unite_legale": [

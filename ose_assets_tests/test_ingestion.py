@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 
 import duckdb
 from stdnum import luhn
@@ -78,11 +79,13 @@ def test_luhn_sql_matches_python_stdnum():
     ]
     values += ["356000000", "732829320", "000000000"]
     got = duckdb.sql(
-        f"select v, {luhn_valid('v')} from (select unnest(?::varchar[]) as v)", params=[values]
+        f"select v, {luhn_valid('v')}, {luhn_valid('v', digits_only=True)} "
+        "from (select unnest(?::varchar[]) as v)",
+        params=[values],
     ).fetchall()
     assert len(got) == len(values)
-    for value, valid in got:
-        assert valid == stdnum_siren.is_valid(value), value
+    for value, valid, valid_from_integer in got:
+        assert valid == valid_from_integer == stdnum_siren.is_valid(value), value
 
 
 def test_bad_siren_length_and_luhn_are_quarantined_and_spaced_siren_accepted(env):
@@ -211,6 +214,20 @@ def test_same_content_under_two_names_lands_once(env):
     assert land(con, inbox) == []  # re-running adds nothing
     assert con.execute("select count(*) from raw.signal_records").fetchone()[0] == 2
     assert con.execute("select count(*) from raw.manifest").fetchone()[0] == 2
+
+
+def test_manifest_records_how_long_each_file_took(env):
+    con, inbox = env
+    write(inbox, "signals", "a.jsonl", jsonl(signal(), signal(S2)))
+    write(inbox, "signals", "b.jsonl", jsonl(signal(), signal(S2)))  # same content: duplicate_file
+    write(inbox, "signals", "c.jsonl", b"\x00\x01 not text")  # rejected as a file
+    started = time.perf_counter()
+    land(con, inbox)
+    elapsed = time.perf_counter() - started
+    rows = con.execute("select status, landing_seconds from raw.manifest order by inbox_path").fetchall()
+    assert [status for status, _ in rows] == ["loaded", "duplicate_file", "rejected"]
+    assert all(0 < seconds for _, seconds in rows)
+    assert sum(seconds for _, seconds in rows) <= elapsed
 
 
 def test_duplicated_record_dropped_within_and_across_files(env):

@@ -340,18 +340,16 @@ def print_table(phases: list[dict]) -> None:
 
 
 def landing_rates(data_dir: Path) -> None:
-    """Records per second of each landed file, from the manifest's per-file start times."""
+    """Records per second of each landed file, from its manifest row (landing_seconds)."""
     import duckdb
 
     from ose_assets.settings import OSESettings
 
     with duckdb.connect(str(OSESettings(data_dir=data_dir).warehouse_path), read_only=True) as con:
         rows = con.execute(
-            """select file_path, records_read,
-                epoch(lead(ingested_at) over (order by ingested_at) - ingested_at) as seconds
-            from raw.manifest order by ingested_at"""
+            "select file_path, records_read, landing_seconds from raw.manifest order by ingested_at"
         ).fetchall()
-    print("landing (raw_inbox), per file: records, seconds, records/s (last file: no end time)")
+    print("landing (raw_inbox), per file: records, seconds (hash, checks and writes), records/s")
     for file_path, records, seconds in rows:
         rate = f"{records / seconds:>12,.0f}" if seconds else f"{'':>12}"
         print(f"  {Path(file_path).name:<40} {records:>12,} {seconds or 0:>8.1f} {rate}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,10 +28,11 @@ import polars as pl
 
 from ose_assets.ingestion import articles, bodacc, companies, outcomes, preflight, signals
 from ose_assets.ingestion.preflight import Limits
-from ose_assets.ingestion.readers import FileFingerprint, fingerprint, stage_file
+from ose_assets.ingestion.readers import FileFingerprint, drop_staging, fingerprint, stage_file
 from ose_assets.ingestion.spec import RawSpec, ensure_raw_table
 from ose_assets.ingestion.sql import quote_literal
 from ose_assets.settings import INBOX_SOURCES, model_config
+from ose_assets.table_columns import TABLE_COLUMNS
 from ose_assets.warehouse import table_exists
 
 MANIFEST_TABLE = "raw.manifest"
@@ -44,8 +46,8 @@ SPEC_RESOLVERS: Mapping[str, Callable[[FileFingerprint], RawSpec | None]] = {
     "articles": lambda fp: articles.ARTICLE_SPEC,
     "outcomes": lambda fp: outcomes.OUTCOME_SPEC,
 }
-# Connection-local tables of the file being landed (readers.stage_file, then the checks).
-STAGE_TABLES = ("stage_records", "stage_rejects", "stage_checked", "stage_duplicates")
+# Connection-local tables of the checks of the file being landed (after readers.stage_file).
+CHECK_TABLES = ("stage_checked", "stage_duplicates")
 RAW_TABLES = (
     companies.UNITE_LEGALE_SPEC.table,
     companies.ETABLISSEMENT_SPEC.table,
@@ -71,26 +73,7 @@ class LandingResult:
     reason_detail: str | None = None
 
 
-MANIFEST_COLUMNS = {
-    "file_path": "VARCHAR",
-    "source": "VARCHAR",
-    "file_hash": "VARCHAR",
-    "size_bytes": "BIGINT",
-    "records_read": "BIGINT",
-    "records_loaded": "BIGINT",
-    "records_quarantined": "BIGINT",
-    "duplicates_dropped": "BIGINT",
-    "ingested_at": "TIMESTAMP",
-    "file_modified_at": "TIMESTAMP",
-    "file_format": "VARCHAR",
-    "encoding": "VARCHAR",
-    "raw_table": "VARCHAR",
-    "status": "VARCHAR",
-    "duplicate_of": "VARCHAR",
-    "reason_code": "VARCHAR",
-    "reason_detail": "VARCHAR",
-    "inbox_path": "VARCHAR",
-}
+MANIFEST_COLUMNS = {name: kind for name, kind, _ in TABLE_COLUMNS[MANIFEST_TABLE]}
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -172,7 +155,9 @@ def land_file(
         info = path.lstat()
     except FileNotFoundError:  # removed or renamed since the listing: the next run sees its new name
         return None
-    entry = _Entry(path, source, path.relative_to(inbox_dir).as_posix(), info.st_size, info.st_mtime)
+    entry = _Entry(
+        path, source, path.relative_to(inbox_dir).as_posix(), info.st_size, info.st_mtime, time.perf_counter()
+    )
     if con.execute(
         f"select count(*) from {MANIFEST_TABLE} where inbox_path = ? and size_bytes = ? and "
         "(file_modified_at = ? or (? and date_trunc('second', file_modified_at) = ?))",
@@ -241,7 +226,8 @@ def land_file(
         rejection = preflight.Rejection("unparsable_file", preflight.error_detail(error))
         return _record(con, entry, _rejected(entry, fp.file_hash, rejection), fp, raw_table=spec.table)
     finally:
-        con.execute(f"drop table if exists {'; drop table if exists '.join(STAGE_TABLES)}")
+        con.execute(f"drop table if exists {'; drop table if exists '.join(CHECK_TABLES)}")
+        drop_staging(con)
     return result
 
 
@@ -252,6 +238,7 @@ class _Entry:
     inbox_path: str  # relative to the inbox: what identifies the file across copies and restores
     size_bytes: int
     mtime: float
+    started: float  # time.perf_counter() when landing began: the manifest's landing_seconds
 
     @property
     def modified_at(self) -> dt.datetime:
@@ -303,6 +290,7 @@ def _insert_manifest(
         "reason_code": result.reason_code,
         "reason_detail": result.reason_detail,
         "inbox_path": entry.inbox_path,
+        "landing_seconds": time.perf_counter() - entry.started,
     }
     con.execute(
         f"insert into {MANIFEST_TABLE} ({', '.join(row)}) values ({', '.join('?' for _ in row)})",
