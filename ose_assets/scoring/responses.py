@@ -1,11 +1,12 @@
 """The score document (the body of GET /api/v1/score/{siren}: models below) and serving.score_responses,
-that body per language for every company whose exact reasons are stored, built set-wise when the serving
-copy is published. It lives with the publish, its only writer; the API reads and documents it.
+that body in pieces of JSON text for every company whose exact reasons are stored, built set-wise when the
+serving copy is published. It lives with the publish, its only writer; the API reads and documents it.
 
-A lookup is then one index probe on one column (~0.3 ms) instead of three table reads and a payload
-assembled in Python. The JSON is built by DuckDB from the fields of the response models, in their order,
-so it has the shape the API documents; a test compares it, company by company, with the payload the API
-assembles from the other serving tables.
+A row holds the company's own fields and its history once, and its reasons per language; the body is
+those pieces spliced (stored_body). A lookup is then one index probe (~0.3 ms) instead of three table reads
+and a payload assembled in Python, and the history (up to 12 points) is not stored twice. The JSON is built
+by DuckDB from the fields of the response models, in their order, so it has the shape the API documents; a
+test compares it, company by company, with the payload the API assembles from the other serving tables.
 """
 
 from __future__ import annotations
@@ -94,10 +95,10 @@ TABLE = "score_responses"
 LANGUAGES = ("fr", "en")
 
 
-def response_column(lang: str) -> str:
+def reasons_column(lang: str) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; accepted: {', '.join(LANGUAGES)}")
-    return f"response_{lang}"
+    return f"reasons_{lang}"
 
 
 def _utc(column: str) -> str:
@@ -126,10 +127,19 @@ def _siren_range(first: str | None, end: str | None) -> str:
 
 # Reasons field -> score_reasons direction.
 DIRECTIONS = {"positive": "up", "negative": "down"}
-# Fields of a body appended as JSON text to the to_json of the company's other fields.
+# The body's last fields, stored as JSON text and appended to the JSON object of the company's others.
 SPLICED = ("reasons", "history")
 if tuple(ScoreResponse.model_fields)[-len(SPLICED) :] != SPLICED:
     raise TypeError(f"ScoreResponse must end with the fields {SPLICED}, in this order")
+# Columns of score_responses besides siren and reasons_<lang>: JSON text of the company's own fields (an
+# object) and of its history (a list).
+COMPANY_COLUMN = "company"
+HISTORY_COLUMN = "history"
+
+
+def stored_body(company: str, reasons: str, history: str) -> str:
+    """The GET /score body from the pieces of a score_responses row."""
+    return f'{company[:-1]},"reasons":{reasons},"history":{history}}}'
 
 
 def _json(expression: str) -> str:
@@ -142,11 +152,6 @@ def _members(fields: dict[str, str]) -> str:
     return " || ',' || ".join(f"""'"{name}":' || {value}""" for name, value in fields.items())
 
 
-def _spliced(head: str, fields: dict[str, str]) -> str:
-    """SQL: the JSON object `head` (VARCHAR, not empty) with the members of `fields` appended."""
-    return f"left({head}, -1) || ',' || {_members(fields)} || '}}'"
-
-
 def top_reason_rank(con: duckdb.DuckDBPyConnection, database: str) -> int:
     """The largest reason_rank of the score_reasons of `database` (0 when it is empty)."""
     return con.execute(f"select coalesce(max(reason_rank), 0) from {database}.score_reasons").fetchone()[0]
@@ -155,15 +160,15 @@ def top_reason_rank(con: duckdb.DuckDBPyConnection, database: str) -> int:
 def score_responses_query(
     database: str, top_rank: int, sirens: tuple[str | None, str | None] = (None, None)
 ) -> str:
-    """The score_responses rows (siren, response_fr, response_en) from the serving tables of `database`
-    (top_rank: the largest reason_rank of its score_reasons), for the SIRENs in the half-open range
-    `sirens` [first, end) (None: unbounded), so that a publish can build the table in parts whose memory
-    stays bounded (publish.py).
+    """The score_responses rows (siren, company, history, reasons_fr, reasons_en) from the serving tables
+    of `database` (top_rank: the largest reason_rank of its score_reasons), for the SIRENs in the half-open
+    range `sirens` [first, end) (None: unbounded), so that a publish can build the table in parts whose
+    memory stays bounded (publish.py).
 
     The JSON text of each reason is built once per language, member by member (a to_json of the whole
     struct took 3x longer), and the lists are the reasons of rank 1, 2, … picked per direction and joined:
-    list(struct) aggregates, list_sort and to_json of the bodies took twice as long. The company's own
-    fields and its history are encoded once for both languages; the pieces are spliced as text.
+    list(struct) aggregates, list_sort and to_json of whole bodies (a body per language) took twice as
+    long.
     """
     fragments, reason_lists = [], []
     for lang in LANGUAGES:
@@ -186,17 +191,7 @@ def score_responses_query(
     history_point = _struct(HistoryPoint, {"scored_at": _utc("scored_at")})
     company = _struct(ScoreResponse, {"scored_at": _utc("scored_at")}, omit=SPLICED)
     no_reasons = Reasons(positive=[], negative=[]).model_dump_json()
-    responses = [
-        _spliced(
-            "c.head",
-            {
-                "reasons": f"coalesce(r.reasons_{lang}, '{no_reasons}')",
-                "history": "coalesce(h.history, '[]')",
-            },
-        )
-        + f" as {response_column(lang)}"
-        for lang in LANGUAGES
-    ]
+    reasons = [f"coalesce(r.reasons_{lang}, '{no_reasons}') as {reasons_column(lang)}" for lang in LANGUAGES]
     in_range = _siren_range(*sirens)
     return f"""
 with reasons as (
@@ -210,14 +205,12 @@ with reasons as (
 history as (
     select siren, to_json(list_reverse_sort(list({history_point})))::varchar as history
     from {database}.score_history where {in_range} group by siren
-),
-companies as (
-    select siren, to_json({company})::varchar as head from {database}.company_scores
-    where explanation_method = 'exact' and {in_range}
 )
-select c.siren, {", ".join(responses)}
-from companies c
+select c.siren, to_json({company})::varchar as {COMPANY_COLUMN},
+    coalesce(h.history, '[]') as {HISTORY_COLUMN}, {", ".join(reasons)}
+from {database}.company_scores c
 left join reasons r using (siren)
 left join history h using (siren)
+where c.explanation_method = 'exact' and {in_range}
 order by c.siren
 """
