@@ -115,9 +115,9 @@ def response_parts(con: duckdb.DuckDBPyConnection) -> list[tuple[str | None, str
 
 
 def build_score_responses(con: duckdb.DuckDBPyConnection) -> int:
-    """The API's GET /score bodies, built last from the serving tables (their history cut included), in
-    SIREN ranges appended in order: one statement over 1,000,000 companies aggregated every reason at once
-    and ran out of a 4 GB DuckDB memory limit."""
+    """The API's GET /score bodies (in pieces: responses.py), built last from the serving tables (their
+    history cut included), in SIREN ranges appended in order: one statement over 1,000,000 companies
+    aggregated every reason at once and ran out of a 4 GB DuckDB memory limit."""
     table = f"{SERVING_ALIAS}.{RESPONSES_TABLE}"
     top_rank = top_reason_rank(con, SERVING_ALIAS)
     rows = 0
