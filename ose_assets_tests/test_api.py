@@ -134,11 +134,20 @@ def test_stored_responses_are_the_payloads_assembled_from_the_serving_tables(cli
     )
 
 
-def test_serving_copy_without_stored_responses_is_answered_by_the_general_path(tmp_path):
+@pytest.mark.parametrize(
+    "change",
+    [
+        "drop table score_responses",  # a copy published before the table existed
+        # A copy of the earlier layout, one body per language: not read (the bodies here are wrong).
+        """create or replace table score_responses as
+        select siren, '{}' as response_fr, '{}' as response_en from company_scores""",
+    ],
+)
+def test_serving_copy_without_stored_responses_is_answered_by_the_general_path(tmp_path, change):
     settings = OSESettings(data_dir=tmp_path)
     scores = build_serving_copy(settings.serving_path, companies=30)
     with duckdb.connect(str(settings.serving_path)) as con:
-        con.execute("drop table score_responses")  # a copy published before the table existed
+        con.execute(change)
     siren = company(scores, explanation_method="exact")["siren"]
     with live_server(settings) as url, httpx.Client(base_url=url) as http:
         body = http.get(f"/api/v1/score/{siren}").json()

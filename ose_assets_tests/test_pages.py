@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from ose_assets.api.pages import SESSION_COOKIE
+from ose_assets.scoring.responses import stored_body
 from ose_assets.settings import OSESettings
 from ose_assets_tests.api_server import live_server
 
@@ -127,7 +128,8 @@ def test_company_page_shows_three_reasons_with_their_evidence(page, base_url, se
     settings, _ = served
     with duckdb.connect(str(settings.serving_path), read_only=True) as con:
         bodies = [
-            json.loads(body) for (body,) in con.execute("select response_fr from score_responses").fetchall()
+            json.loads(stored_body(*row))
+            for row in con.execute("select company, reasons_fr, history from score_responses").fetchall()
         ]
     # A company whose three positive reasons all carry evidence.
     company = next(

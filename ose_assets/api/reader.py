@@ -26,8 +26,8 @@ import polars as pl
 
 from ose_assets.model.served_model import ServedModel
 from ose_assets.scoring.explain import TOP_REASONS, explain
+from ose_assets.scoring.responses import COMPANY_COLUMN, HISTORY_COLUMN, reasons_column, stored_body
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
-from ose_assets.scoring.responses import response_column
 
 SCHEMA = "serving"
 # Rankings computed from one serving file never change: keep this many per file version.
@@ -172,7 +172,8 @@ class ServingVersion:
     info: dict
     regions: tuple[str, ...]
     naf_sections: tuple[str, ...]
-    # Copies published before score_responses existed are answered by the general path.
+    # Copies published before score_responses existed, or held one body per language, are answered by
+    # the general path.
     has_stored_responses: bool
     rankings: dict = field(default_factory=dict)
     cursors: threading.local = field(default_factory=threading.local)
@@ -203,11 +204,13 @@ class ServingVersion:
         row = (
             self.cursor()
             .execute(
-                f"select {response_column(lang)} from {SCHEMA}.{RESPONSES_TABLE} where siren = ?", [siren]
+                f"select {COMPANY_COLUMN}, {reasons_column(lang)}, {HISTORY_COLUMN} "
+                f"from {SCHEMA}.{RESPONSES_TABLE} where siren = ?",
+                [siren],
             )
             .fetchone()
         )
-        return None if row is None else row[0].encode()
+        return None if row is None else stored_body(*row).encode()
 
 
 def _stamp(path: Path) -> tuple[tuple[int, int, int, int], float]:
@@ -270,8 +273,9 @@ class ServingStore:
             f"from {SCHEMA}.company_scores"
         ).fetchone()
         has_stored_responses = connection.execute(
-            "select count(*) > 0 from duckdb_tables() where database_name = ? and table_name = ?",
-            [SCHEMA, RESPONSES_TABLE],
+            "select count(*) > 0 from duckdb_columns() "
+            "where database_name = ? and table_name = ? and column_name = ?",
+            [SCHEMA, RESPONSES_TABLE, COMPANY_COLUMN],
         ).fetchone()[0]
         explainer = ExactExplainer(connection, model)
         # Load the booster now rather than in the first request that needs an exact explanation.

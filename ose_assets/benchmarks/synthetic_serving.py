@@ -23,7 +23,7 @@ from ose_assets.scoring.explain import explain
 from ose_assets.scoring.publish import company_scores_query, index_serving_tables, name_tokens_query
 from ose_assets.scoring.ranking import band_expr
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
-from ose_assets.scoring.responses import score_responses_query
+from ose_assets.scoring.responses import score_responses_query, top_reason_rank
 from ose_assets.scoring.scores import COMPANY_SCORE_COLUMNS, first_reasons
 from ose_assets.settings import model_config
 
@@ -307,7 +307,8 @@ def _write(path, model, features, scores, reasons, evidence, as_of, scored_at) -
             [model.version, model.kind, model.run_id, model.to_bytes(), as_of, scored_at],
         )
         con.execute(f"create table name_tokens as {name_tokens_query('main')}")
-        con.execute(f"create table {RESPONSES_TABLE} as {score_responses_query('main')}")
+        query = score_responses_query("main", top_reason_rank(con, "main"))
+        con.execute(f"create table {RESPONSES_TABLE} as {query}")
         index_serving_tables(con)
         con.execute("checkpoint")
     os.replace(temporary, path)

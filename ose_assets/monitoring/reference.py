@@ -99,17 +99,24 @@ def load_reference(
         note += f"; not in the training set: {', '.join(missing)}"
     extra = [name for name in extra_columns if name in present and name not in champion.feature_names]
     columns = ", ".join(
-        [f'"{name}"' if name in present else f'null as "{name}"' for name in champion.feature_names]
-        + [f'"{name}"' for name in extra]
+        [f't."{name}"' if name in present else f'null as "{name}"' for name in champion.feature_names]
+        + [f't."{name}"' for name in extra]
     )
-    train = f"""
-        select siren, snapshot_date, {columns} from training.training_set
-        where split = '{TRAIN_SPLIT}' and snapshot_date in (select unnest(?::date[]))
-    """
-    train_rows = con.execute(f"select count(*) from ({train})", [dates]).fetchone()[0]
+    train = f"t.split = '{TRAIN_SPLIT}' and t.snapshot_date in (select unnest($dates::date[]))"
+    train_rows = con.execute(
+        f"select count(*) from training.training_set t where {train}", {"dates": dates}
+    ).fetchone()[0]
+    # The sample's row ids are drawn first, then its rows read: a top-N over the wide rows carried every
+    # column of the ~8 M train rows of 1,000,000 companies through the sort (11 s; 5 s this way).
     frame = con.execute(
-        f"{train} order by hash(siren, snapshot_date, ?::bigint), siren, snapshot_date limit ?",
-        [dates, seed, sample_rows],
+        f"""with sample as (
+            select rowid as row_id from training.training_set t where {train}
+            order by hash(siren, snapshot_date, $seed::bigint), siren, snapshot_date limit $rows
+        )
+        select t.siren, t.snapshot_date, {columns}
+        from training.training_set t where t.rowid in (select row_id from sample)
+        order by hash(t.siren, t.snapshot_date, $seed::bigint), t.siren, t.snapshot_date""",
+        {"dates": dates, "seed": seed, "rows": sample_rows},
     ).pl()
     frame = frame.with_columns(champion.published_scores(frame).get_column("score"))
     return Reference(frame, dates, train_rows, source, note)

@@ -28,7 +28,7 @@ import duckdb
 
 from ose_assets.ingestion.labels import label_key_sql
 from ose_assets.scoring.responses import TABLE as RESPONSES_TABLE
-from ose_assets.scoring.responses import score_responses_query
+from ose_assets.scoring.responses import score_responses_query, top_reason_rank
 from ose_assets.warehouse import table_exists
 
 SERVING_HISTORY_RUNS = 12
@@ -115,13 +115,14 @@ def response_parts(con: duckdb.DuckDBPyConnection) -> list[tuple[str | None, str
 
 
 def build_score_responses(con: duckdb.DuckDBPyConnection) -> int:
-    """The API's GET /score bodies, built last from the serving tables (their history cut included), in
-    SIREN ranges appended in order: one statement over 1,000,000 companies aggregated every reason at once
-    and ran out of a 4 GB DuckDB memory limit."""
+    """The API's GET /score bodies (in pieces: responses.py), built last from the serving tables (their
+    history cut included), in SIREN ranges appended in order: one statement over 1,000,000 companies
+    aggregated every reason at once and ran out of a 4 GB DuckDB memory limit."""
     table = f"{SERVING_ALIAS}.{RESPONSES_TABLE}"
+    top_rank = top_reason_rank(con, SERVING_ALIAS)
     rows = 0
     for number, sirens in enumerate(response_parts(con)):
-        query = score_responses_query(SERVING_ALIAS, sirens)
+        query = score_responses_query(SERVING_ALIAS, top_rank, sirens)
         statement = f"create table {table} as {query}" if number == 0 else f"insert into {table} {query}"
         rows += con.execute(statement).fetchone()[0]
     return rows

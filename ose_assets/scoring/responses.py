@@ -1,11 +1,12 @@
 """The score document (the body of GET /api/v1/score/{siren}: models below) and serving.score_responses,
-that body per language for every company whose exact reasons are stored, built set-wise when the serving
-copy is published. It lives with the publish, its only writer; the API reads and documents it.
+that body in pieces of JSON text for every company whose exact reasons are stored, built set-wise when the
+serving copy is published. It lives with the publish, its only writer; the API reads and documents it.
 
-A lookup is then one index probe on one column (~0.3 ms) instead of three table reads and a payload
-assembled in Python. The JSON is built by DuckDB from the fields of the response models, in their order,
-so it has the shape the API documents; a test compares it, company by company, with the payload the API
-assembles from the other serving tables.
+A row holds the company's own fields and its history once, and its reasons per language; the body is
+those pieces spliced (stored_body). A lookup is then one index probe (~0.3 ms) instead of three table reads
+and a payload assembled in Python, and the history (up to 12 points) is not stored twice. The JSON is built
+by DuckDB from the fields of the response models, in their order, so it has the shape the API documents; a
+test compares it, company by company, with the payload the API assembles from the other serving tables.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import duckdb
 from pydantic import AfterValidator, BaseModel, Field
 
 # The serving copy's TIMESTAMP columns hold UTC without a zone; RFC 3339 (OpenAPI date-time) wants one.
@@ -93,10 +95,10 @@ TABLE = "score_responses"
 LANGUAGES = ("fr", "en")
 
 
-def response_column(lang: str) -> str:
+def reasons_column(lang: str) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}; accepted: {', '.join(LANGUAGES)}")
-    return f"response_{lang}"
+    return f"reasons_{lang}"
 
 
 def _utc(column: str) -> str:
@@ -107,12 +109,13 @@ def _utc(column: str) -> str:
     )
 
 
-def _struct(model: type[BaseModel], expressions: dict[str, str]) -> str:
-    """A DuckDB struct with the model's fields in order: a column of the same name unless overridden."""
+def _struct(model: type[BaseModel], expressions: dict[str, str], omit: tuple[str, ...] = ()) -> str:
+    """A DuckDB struct with the model's fields in order (but `omit`): a column of the same name unless
+    overridden."""
     unknown = set(expressions) - set(model.model_fields)
     if unknown:
         raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
-    fields = (f"'{name}': {expressions.get(name, name)}" for name in model.model_fields)
+    fields = (f"'{name}': {expressions.get(name, name)}" for name in model.model_fields if name not in omit)
     return "{" + ", ".join(fields) + "}"
 
 
@@ -122,52 +125,89 @@ def _siren_range(first: str | None, end: str | None) -> str:
     return " and ".join(f"siren {op} {bound}" for op, bound in quoted.items()) or "true"
 
 
-def score_responses_query(database: str, sirens: tuple[str | None, str | None] = (None, None)) -> str:
-    """The score_responses rows (siren, response_fr, response_en) from the serving tables of `database`,
-    for the SIRENs in the half-open range `sirens` [first, end) (None: unbounded), so that a publish can
-    build the table in parts whose memory stays bounded (publish.py).
+# Reasons field -> score_reasons direction.
+DIRECTIONS = {"positive": "up", "negative": "down"}
+# The body's last fields, stored as JSON text and appended to the JSON object of the company's others.
+SPLICED = ("reasons", "history")
+if tuple(ScoreResponse.model_fields)[-len(SPLICED) :] != SPLICED:
+    raise TypeError(f"ScoreResponse must end with the fields {SPLICED}, in this order")
+# Columns of score_responses besides siren and reasons_<lang>: JSON text of the company's own fields (an
+# object) and of its history (a list).
+COMPANY_COLUMN = "company"
+HISTORY_COLUMN = "history"
 
-    Lists are sorted after aggregation (list_sort compares structs field by field: reasons by rank, history
-    points by as_of_date), several times cheaper in DuckDB than an ordered aggregate.
+
+def stored_body(company: str, reasons: str, history: str) -> str:
+    """The GET /score body from the pieces of a score_responses row."""
+    return f'{company[:-1]},"reasons":{reasons},"history":{history}}}'
+
+
+def _json(expression: str) -> str:
+    """SQL: the JSON text of one value (null for NULL)."""
+    return f"coalesce(to_json({expression})::varchar, 'null')"
+
+
+def _members(fields: dict[str, str]) -> str:
+    """SQL: the JSON members "name":value of `fields` (name -> SQL of the value's JSON text), in order."""
+    return " || ',' || ".join(f"""'"{name}":' || {value}""" for name, value in fields.items())
+
+
+def top_reason_rank(con: duckdb.DuckDBPyConnection, database: str) -> int:
+    """The largest reason_rank of the score_reasons of `database` (0 when it is empty)."""
+    return con.execute(f"select coalesce(max(reason_rank), 0) from {database}.score_reasons").fetchone()[0]
+
+
+def score_responses_query(
+    database: str, top_rank: int, sirens: tuple[str | None, str | None] = (None, None)
+) -> str:
+    """The score_responses rows (siren, company, history, reasons_fr, reasons_en) from the serving tables
+    of `database` (top_rank: the largest reason_rank of its score_reasons), for the SIRENs in the half-open
+    range `sirens` [first, end) (None: unbounded), so that a publish can build the table in parts whose
+    memory stays bounded (publish.py).
+
+    The JSON text of each reason is built once per language, member by member (a to_json of the whole
+    struct took 3x longer), and the lists are the reasons of rank 1, 2, … picked per direction and joined:
+    list(struct) aggregates, list_sort and to_json of whole bodies (a body per language) took twice as
+    long.
     """
-    reason_lists = []
+    fragments, reason_lists = [], []
     for lang in LANGUAGES:
-        reason = _struct(
-            Reason,
-            {"rank": "reason_rank", "text": f"reason_{lang}", "evidence": "coalesce(evidence, '[]')::json"},
-        )
-        for direction, name in (("up", "positive"), ("down", "negative")):
-            reason_lists.append(
-                f"list_sort(list({reason}) filter (where direction = '{direction}')) as {name}_{lang}"
+        columns = {"rank": "reason_rank", "text": f"reason_{lang}"}
+        # The evidence is stored as JSON text: taken as it is, not parsed again.
+        members = {
+            name: "coalesce(evidence, '[]')" if name == "evidence" else _json(columns.get(name, name))
+            for name in Reason.model_fields
+        }
+        fragments.append(f"'{{' || {_members(members)} || '}}' as reason_{lang}")
+        lists = {}
+        for name, direction in DIRECTIONS.items():
+            picked = ", ".join(
+                f"any_value(reason_{lang}) filter (where direction = '{direction}' and reason_rank = {rank})"
+                for rank in range(1, top_rank + 1)
             )
+            # concat_ws skips NULLs: a company without reasons in a direction gets [].
+            lists[name] = f"'[' || concat_ws(',', {picked}) || ']'" if picked else "'[]'"
+        reason_lists.append(f"'{{' || {_members(lists)} || '}}' as reasons_{lang}")
     history_point = _struct(HistoryPoint, {"scored_at": _utc("scored_at")})
-    responses = []
-    for lang in LANGUAGES:
-        body = _struct(
-            ScoreResponse,
-            {
-                "scored_at": _utc("c.scored_at"),
-                # list() of no row is NULL: a company without reasons in a direction gets [].
-                "reasons": f"{{'positive': coalesce(r.positive_{lang}, []), "
-                f"'negative': coalesce(r.negative_{lang}, [])}}",
-                "history": "coalesce(h.history, [])",
-            },
-        )
-        responses.append(f"to_json({body})::varchar as {response_column(lang)}")
+    company = _struct(ScoreResponse, {"scored_at": _utc("scored_at")}, omit=SPLICED)
+    no_reasons = Reasons(positive=[], negative=[]).model_dump_json()
+    reasons = [f"coalesce(r.reasons_{lang}, '{no_reasons}') as {reasons_column(lang)}" for lang in LANGUAGES]
     in_range = _siren_range(*sirens)
     return f"""
 with reasons as (
     select siren, {", ".join(reason_lists)}
-    from {database}.score_reasons
-    where is_exact  -- only exactly explained companies get a stored body
-        and {in_range}
+    from (select siren, direction, reason_rank, {", ".join(fragments)}
+          from {database}.score_reasons
+          where is_exact  -- only exactly explained companies get a stored body
+              and {in_range})
     group by siren
 ),
 history as (
-    select siren, list_reverse_sort(list({history_point})) as history
+    select siren, to_json(list_reverse_sort(list({history_point})))::varchar as history
     from {database}.score_history where {in_range} group by siren
 )
-select c.siren, {", ".join(responses)}
+select c.siren, to_json({company})::varchar as {COMPANY_COLUMN},
+    coalesce(h.history, '[]') as {HISTORY_COLUMN}, {", ".join(reasons)}
 from {database}.company_scores c
 left join reasons r using (siren)
 left join history h using (siren)
