@@ -266,6 +266,26 @@ def test_unknown_naf_code_is_kept_with_null_hierarchy(env, tmp_path):
     assert rows[2][1:5] == ("46.87Y", None, None, "46") and rows[2][6] is None and rows[2][10] is None
 
 
+def test_naf_codes_are_written_the_nomenclature_way_whatever_their_shape():
+    # SIRENE's own shape takes a shortcut (kept as it is); every other shape is cleaned.
+    shapes = {
+        "62.01Z": "62.01Z",
+        "6201Z": "62.01Z",
+        "62.01z": "62.01Z",
+        " 62 01 Z": "62.01Z",
+        "62.01 Z": "62.01Z",
+        "62.01Z ": "62.01Z",
+        "62.01": "62.01",
+        "n/a": "N/A",
+        "６2.01Z": "６2.01Z",
+    }
+    values = ", ".join(f"('{shape}')" for shape in shapes)
+    written = duckdb.sql(
+        f"select code, {companies._naf_format('code')} from (values {values}, (null)) as t(code)"
+    ).fetchall()
+    assert dict(written) == {**shapes, None: None}
+
+
 def test_newest_company_record_wins_and_establishments_give_the_place(env, tmp_path):
     con, inbox = env
     write(
