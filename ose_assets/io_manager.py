@@ -20,9 +20,7 @@ from dagster_duckdb_polars import DuckDBPolarsTypeHandler
 class ReplacingPolarsTypeHandler(DuckDBPolarsTypeHandler):
     """Writes a whole (unpartitioned) table with CREATE OR REPLACE, so its schema may change."""
 
-    def handle_output(
-        self, context: OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
-    ):
+    def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection):
         if table_slice.partition_dimensions:
             return super().handle_output(context, table_slice, obj, connection)
         frame = obj.to_arrow()  # noqa: F841  (DuckDB reads the local variable by name)

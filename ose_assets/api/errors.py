@@ -232,7 +232,6 @@ def _query_parameter_names(dependant) -> set[str]:
     return names
 
 
-
 async def reject_unknown_query_parameters(request: Request) -> None:
     """A 422 naming every query parameter the route does not declare (a typo would otherwise be ignored)."""
     route = request.scope.get("route")

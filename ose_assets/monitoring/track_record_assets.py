@@ -161,7 +161,7 @@ def track_record(
                 else "_no windows_"
             ),
             "mlflow_metrics_logged": logged,
-        }
+        },
     )
 
 
