@@ -195,6 +195,8 @@ def _naf_format(expr: str) -> str:
 NEWEST_FIRST = "record_date desc nulls last, ingested_at desc, record_number desc"
 NAF25 = r"regexp_full_match(m.naf_code, '\d{2}\.\d{2}Y')"
 
+# Unsorted: an ORDER BY siren was a third of this build on a 28 M-row SIRENE stock (53 of 156 s, the
+# sort spilling); readers that need an order sort (scores by siren, training rows by date and siren).
 COMPANIES_QUERY = f"""
 with etab_latest as (
     select * from raw.sirene_etablissement
@@ -295,8 +297,6 @@ left join ref_departements d on d.departement_code =
          else left(m.commune_code, 2) end
 left join revenue r using (siren)
 """
-# Unsorted: an ORDER BY siren was a third of this build on a 28 M-row SIRENE stock (53 of 156 s, the
-# sort spilling); readers that need an order sort (scores by siren, training rows by date and siren).
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
