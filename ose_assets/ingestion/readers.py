@@ -223,13 +223,15 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
                 arg_min(error_message, column_idx) as error_message
             from stage_csv_rejects group by line)"""
     )
-    fields = "f.* exclude (position)"
+    # A valid row's position among the valid rows, and its fields.
+    staged = "(select rowid as position, * from stage_fields) f"
+    staged_fields = "f.* exclude (position)"
     if not con.execute("select count(*) from stage_rejects").fetchone()[0]:
         # Line 1 is the header.
         con.execute(
             f"""create or replace temp view stage_records as
-            select position + 2 as record_number, cast(null as varchar) as raw_record, {fields}
-            from (select rowid as position, * from stage_fields) f"""
+            select position + 2 as record_number, cast(null as varchar) as raw_record, {staged_fields}
+            from {staged}"""
         )
         return
     # Add the rejected lines before each valid row (reject i at line r_i comes after r_i - 1 - i valid
@@ -242,8 +244,8 @@ def _stage_csv(con, path: Path, fields: FieldMap, labels: Mapping[str, str]) -> 
                        record_number - 1 - row_number() over (order by record_number) as threshold
                 from stage_rejects) group by threshold)
         select f.position + 2 + coalesce(j.shift, 0) as record_number, cast(null as varchar) as raw_record,
-            {fields}
-        from (select rowid as position, * from stage_fields) f
+            {staged_fields}
+        from {staged}
         asof left join rejects j on f.position + 1 > j.threshold
         order by record_number"""
     )
